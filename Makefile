@@ -1,0 +1,31 @@
+# The two commands README.md gives: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test venv lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+run: venv
+	WHOKNOWS_CONFIG=$${WHOKNOWS_CONFIG:-whoknows.toml} $(BIN)/whoknows demo
+	$(BIN)/whoknows search "medical insurance claims"
+	$(BIN)/whoknows search "kubernetes deployment" --audience external
+
+test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check service tests bench
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,262 @@
+"""The `whoknows` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from service import pipeline
+from service.config import ConfigError, load_config
+from service.connectors import build_connector
+from service.connectors.base import ConnectorError
+from service.directory import DirectoryError, read_directory_csv
+from service.model import Audience, ContributionRecord
+from service.present import print_profile, print_search
+from service.search.base import ExpertQuery, QueryError
+from service.store import people as store_people
+from service.store import sync as store_sync
+
+__all__ = ["main"]
+
+
+class _State:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._services: pipeline.Services | None = None
+
+    @property
+    def services(self) -> pipeline.Services:
+        if self._services is None:
+            self._services = pipeline.open_services(load_config(self.config_path))
+        return self._services
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into one clear line and exit status 2."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, QueryError, DirectoryError, ConnectorError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="WHOKNOWS_CONFIG", default=None,
+              help="Configuration file (default: whoknows.toml).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """whoknows: who knows what, across internal and external communities."""
+    ctx.obj = _State(config_path)
+
+
+@cli.command()
+@click.pass_obj
+@_fail_cleanly
+def init(state: _State) -> None:
+    """Create or upgrade the store's schema."""
+    services = state.services
+    click.echo(f"store ready at {services.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", "source_id", required=True, help="Source id the records belong to.")
+@click.pass_obj
+@_fail_cleanly
+def import_(state: _State, file: Path, source_id: str) -> None:
+    """Import canonical contribution records from a JSON Lines file."""
+    report = pipeline.import_jsonl(state.services, file, source_id)
+    stored = report.stored
+    click.echo(f"{report.lines} lines: {stored.inserted} new, {stored.updated} updated, "
+               f"{stored.unchanged} unchanged, {len(report.malformed)} malformed; "
+               f"{report.people_recomputed} people recomputed")
+    for number, message in report.malformed[:50]:
+        click.echo(f"  line {number}: {message}", err=True)
+    if report.malformed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("source_ids", nargs=-1)
+@click.option("--full", is_flag=True, help="Start from scratch (and flag deletions).")
+@click.pass_obj
+@_fail_cleanly
+def sync(state: _State, source_ids: tuple[str, ...], full: bool) -> None:
+    """Pull new and changed contributions from the configured sources."""
+    services = state.services
+    chosen = source_ids or tuple(s.id for s in services.config.sources if s.kind != "push")
+    if not chosen:
+        click.echo("no sources to sync: add [[sources]] to the configuration")
+    failed = False
+    for source_id in chosen:
+        with click.progressbar(length=0, label=f"{source_id}", show_pos=True) as bar:
+            def progress(done: int, total: int | None, bar: Any = bar) -> None:
+                if total:
+                    bar.length = total
+                bar.update(done - bar.pos)
+
+            report = pipeline.sync_source(
+                services, source_id,
+                lambda source: build_connector(source, services.config.secrets.get(source.id)),
+                full=full, progress=progress)
+        batch = report.batch
+        click.echo(f"{source_id}: {batch.inserted} new, {batch.updated} updated, "
+                   f"{report.flagged_deleted} deleted, {len(report.errors)} skipped items, "
+                   f"{report.people_recomputed} people recomputed")
+        if report.failed:
+            failed = True
+            click.echo(f"{source_id}: failed: {report.failed}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.pass_obj
+@_fail_cleanly
+def sources(state: _State) -> None:
+    """List sources with their sync state and last error."""
+    with state.services.engine.connect() as conn:
+        for s in store_sync.list_sources(conn):
+            last = s.last_success_at.isoformat(timespec="seconds") if s.last_success_at else "never"
+            click.echo(f"{s.id:<20} {s.kind:<12} {s.audience:<9} {s.contributions:>8} items  "
+                       f"last success {last}  errors {s.errors}")
+            if s.last_error:
+                click.echo(f"{'':<20} last error: {s.last_error}")
+
+
+@cli.group()
+def directory() -> None:
+    """The people directory (CSV or SCIM export)."""
+
+
+@directory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@_fail_cleanly
+def directory_import(state: _State, file: Path) -> None:
+    """Import people.csv: email, name, department, and a column per source id."""
+    entries, problems = read_directory_csv(file)
+    services = state.services
+    with services.engine.begin() as conn:
+        count = store_people.import_directory(conn, entries)
+    recomputed = pipeline.resolve_and_recompute(services, set())
+    click.echo(f"{count} directory entries stored; {recomputed} people recomputed")
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+
+
+def _account(conn: Any, value: str) -> int:
+    source_id, _, account = value.partition(":")
+    identity = store_people.find_identity(conn, source_id, account) if account else None
+    if identity is None:
+        raise click.ClickException(f"no account {value!r} (write SOURCE:ACCOUNT)")
+    return identity
+
+
+@cli.command()
+@click.argument("first")
+@click.argument("second")
+@click.pass_obj
+@_fail_cleanly
+def link(state: _State, first: str, second: str) -> None:
+    """Manually link two accounts (SOURCE:ACCOUNT) as one person."""
+    services = state.services
+    with services.engine.begin() as conn:
+        store_people.add_manual_link(conn, _account(conn, first), _account(conn, second))
+    pipeline.resolve_and_recompute(services, set())
+    click.echo(f"linked {first} and {second}")
+
+
+@cli.command()
+@click.argument("account")
+@click.pass_obj
+@_fail_cleanly
+def unlink(state: _State, account: str) -> None:
+    """Manually split an account (SOURCE:ACCOUNT) off its person, for good."""
+    services = state.services
+    with services.engine.begin() as conn:
+        identity = _account(conn, account)
+        person = store_people.person_of(conn, identity)
+        if person is not None:
+            store_people.block_link(conn, identity, person)
+    pipeline.resolve_and_recompute(services, set())
+    click.echo(f"unlinked {account}")
+
+
+@cli.command()
+@click.pass_obj
+@_fail_cleanly
+def rebuild(state: _State) -> None:
+    """Recompute every identity, profile and the search index from the store."""
+    started = datetime.now(UTC)
+    rows, docs = pipeline.rebuild(state.services)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    click.echo(f"rebuilt {rows} profile rows and {docs} indexed documents in {seconds:.1f}s")
+
+
+@cli.command()
+@click.argument("who")
+@click.option("--explain", is_flag=True, help="Print the breakdown behind each score.")
+@click.option("--audience", type=click.Choice([a.value for a in Audience]),
+              default="internal", show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def profile(state: _State, who: str, explain: bool, audience: str) -> None:
+    """Show a person's expertise profile (by e-mail or person id)."""
+    print_profile(state.services, who, explain=explain, audience=Audience(audience))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--audience", type=click.Choice([a.value for a in Audience]),
+              default="internal", show_default=True)
+@click.option("--source", "sources_", multiple=True, help="Only these sources.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Only contributions since this date.")
+@click.option("--limit", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_fail_cleanly
+def search(state: _State, query: str, audience: str, sources_: tuple[str, ...],
+           since: datetime | None, limit: int, as_json: bool) -> None:
+    """Who knows about QUERY? People ranked, with topics and evidence."""
+    services = state.services
+    result = services.index.search(ExpertQuery(
+        text=query, audience=Audience(audience), sources=sources_,
+        since=since.replace(tzinfo=UTC) if since else None, limit=limit))
+    print_search(result, query, audience, as_json=as_json)
+
+
+@cli.command()
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day of the demo's two years (default: today).")
+@click.pass_obj
+@_fail_cleanly
+def demo(state: _State, end: datetime | None) -> None:
+    """Load the bundled demo company (three communities, two years) and show answers."""
+    from service.demo.loader import load_demo
+
+    day = (end.date() if end else date.today())
+    load_demo(state.services, day, echo=click.echo)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the canonical contribution record."""
+    click.echo(json.dumps(msgspec.json.schema(ContributionRecord), indent=2))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,189 @@
+"""Configuration: read once from `whoknows.toml` (or `WHOKNOWS_CONFIG`), overridden by
+environment variables, validated, then passed down. No other module reads the environment.
+
+Environment overrides:
+
+- `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
+  `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]` and
+  `[reputation]`;
+- `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
+  e.g. `WHOKNOWS_SOURCE_INTRANET_BLOG_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "ReputationConfig",
+    "SearchConfig",
+    "SourceConfig",
+    "TopicOptions",
+    "load_config",
+]
+
+SourceKind = Literal["rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "push"]
+AudienceName = Literal["internal", "external", "partner"]
+
+DEFAULT_CONFIG_FILE = "whoknows.toml"
+_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the problem."""
+
+
+class TopicOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    from_tags: bool = True
+    from_text: bool = True
+
+
+class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    id: str
+    kind: SourceKind
+    audience: AudienceName
+    url: str | None = None
+    name: str | None = None
+    #: Name of the environment variable holding the credentials (never the secret itself).
+    credentials_env: str | None = None
+    half_life_days: float | None = None
+    schedule: str | None = None
+    #: Whether e-mails this source gives are verified (only verified e-mails merge people).
+    verified_emails: bool = True
+    topics: TopicOptions = TopicOptions()
+
+
+class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str = "sqlite:///var/whoknows.db"
+
+
+class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    engine: Literal["sqlite", "elasticsearch"] = "sqlite"
+
+
+class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: Path of a TOML synonym file; empty means the bundled one.
+    synonyms: str = ""
+    default_half_life_days: float = 365.0
+    #: Most value one person earns per topic from one thread.
+    thread_cap: float = 12.0
+    #: Most value one person earns per topic on one day.
+    day_cap: float = 20.0
+    kind_weights: dict[str, float] = msgspec.field(default_factory=dict)
+    audience_weights: dict[str, float] = msgspec.field(default_factory=dict)
+    evidence_per_topic: int = 5
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    database: DatabaseConfig = DatabaseConfig()
+    search: SearchConfig = SearchConfig()
+    reputation: ReputationConfig = ReputationConfig()
+    sources: list[SourceConfig] = msgspec.field(default_factory=list)
+    #: Where the file was read from (None: defaults only); relative paths resolve against it.
+    base_dir: str = "."
+    #: source id -> credentials read from the environment variable the source names
+    secrets: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def source(self, source_id: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.id == source_id), None)
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read, override and validate the configuration.
+
+    Returns the validated `Config`; raises `ConfigError` naming the key on any problem.
+    A missing file is fine when it was not asked for explicitly (defaults apply).
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "WHOKNOWS_CONFIG" in env
+    file = Path(path or env.get("WHOKNOWS_CONFIG") or DEFAULT_CONFIG_FILE)
+    raw: dict[str, Any] = {}
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"configuration file {file} does not exist")
+    raw["base_dir"] = str(file.resolve().parent)
+    _apply_env(raw, env)
+    try:
+        config = msgspec.convert(raw, type=Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{file}: {_key_message(str(exc))}") from exc
+    _check(config, file)
+    secrets = {
+        source.id: env[source.credentials_env]
+        for source in config.sources
+        if source.credentials_env and source.credentials_env in env
+    }
+    return msgspec.structs.replace(config, secrets=secrets)
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for section in ("database", "search", "reputation"):
+        prefix = f"WHOKNOWS_{section.upper()}_"
+        for name, value in env.items():
+            if name.startswith(prefix):
+                raw.setdefault(section, {})[name[len(prefix) :].lower()] = value
+    for source in raw.get("sources", []):
+        if not isinstance(source, dict) or not isinstance(source.get("id"), str):
+            continue
+        prefix = "WHOKNOWS_SOURCE_" + source["id"].upper().replace("-", "_") + "_"
+        for name, value in env.items():
+            if name.startswith(prefix):
+                source[name[len(prefix) :].lower()] = value
+
+
+def _key_message(message: str) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.sources[0].half_life_days`";
+    # put the key first, as a user reads a config error.
+    match = re.match(r"(?s)(.*) - at `\$\.?(.*)`$", message)
+    if match:
+        return f"{match.group(2) or '(top level)'}: {match.group(1)}"
+    return message
+
+
+def _check(config: Config, file: Path) -> None:
+    seen: set[str] = set()
+    for index, source in enumerate(config.sources):
+        key = f"sources[{index}]"
+        if not _SOURCE_ID.match(source.id):
+            raise ConfigError(
+                f"{file}: {key}.id: {source.id!r} must be lower-case letters, digits, - or _"
+            )
+        if source.id in seen:
+            raise ConfigError(f"{file}: {key}.id: duplicate source id {source.id!r}")
+        seen.add(source.id)
+        if source.kind != "push" and not source.url:
+            raise ConfigError(f"{file}: {key}.url: required for a {source.kind} source")
+        if source.half_life_days is not None and source.half_life_days <= 0:
+            raise ConfigError(f"{file}: {key}.half_life_days: must be positive")
+    if config.reputation.default_half_life_days <= 0:
+        raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
+    url = config.database.url
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise ConfigError(f"{file}: database.url: {url!r} is neither sqlite:// nor postgresql://")
+    if url.startswith("postgresql") and config.search.engine == "sqlite":
+        raise ConfigError(
+            f"{file}: search.engine: the sqlite search engine needs a SQLite store; a "
+            "PostgreSQL store pairs with the elasticsearch engine"
+        )
+    if config.search.engine == "elasticsearch":
+        raise ConfigError(f"{file}: search.engine: 'elasticsearch' is not available yet")

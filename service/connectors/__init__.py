@@ -1,0 +1,19 @@
+"""Connectors: one module per source kind, each yielding pages of canonical records."""
+
+from __future__ import annotations
+
+from service.config import ConfigError, SourceConfig
+from service.connectors.base import Connector
+
+__all__ = ["build_connector"]
+
+
+def build_connector(source: SourceConfig, credentials: str | None = None) -> Connector:
+    """Return the connector for a configured source; raise ConfigError for a kind that
+    cannot be pulled."""
+    if source.kind == "rss":
+        from service.connectors.rss import RssConnector
+
+        return RssConnector(source, credentials=credentials)
+    raise ConfigError(f"source {source.id!r}: kind {source.kind!r} has no connector to pull "
+                      "with (push sources receive records through import)")

@@ -1,0 +1,68 @@
+"""What every connector is: something that reads one source and yields pages of records.
+
+Connectors never touch the store. They yield `Page`s of canonical records in ascending
+update time, each with the cursor to resume after it; the pipeline stores the page, then
+commits the cursor, so a crash resumes at the last stored page (nothing lost; a page seen
+twice updates in place, so nothing duplicates).
+
+Errors, drawn in one place:
+
+    ConnectorError            the source failed; the run stops, the error is recorded
+    ├── FatalSourceError      retrying will not help (401, 403, 404, malformed config)
+    └── RetryExhaustedError   timeouts / 5xx / 429 went on past the retry budget
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from service.config import SourceConfig
+from service.model import ContributionRecord
+
+__all__ = [
+    "Connector",
+    "ConnectorError",
+    "FatalSourceError",
+    "Page",
+    "RetryExhaustedError",
+]
+
+
+class ConnectorError(Exception):
+    """The source could not be read."""
+
+
+class FatalSourceError(ConnectorError):
+    """The source refused us in a way that retrying will not fix."""
+
+
+class RetryExhaustedError(ConnectorError):
+    """Retriable failures went on past the retry budget."""
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of records and the cursor to resume after it.
+
+    `complete` is True on the last page of a full pass (a run started with no cursor, over
+    a source whose listing shows everything): the pipeline then flags as deleted whatever
+    that pass did not see. `skipped` counts malformed items the connector reported and
+    left out; `errors` describes them.
+    """
+
+    records: list[ContributionRecord]
+    cursor: str | None
+    complete: bool = False
+    errors: list[str] = field(default_factory=list)
+    #: Items the source says exist in all (for the progress bar), when it says.
+    total: int | None = None
+
+
+class Connector(Protocol):
+    """A source reader. `pages(cursor)` yields pages, oldest update first."""
+
+    source: SourceConfig
+
+    def pages(self, cursor: str | None) -> Iterator[Page]: ...

@@ -1,0 +1,67 @@
+"""`whoknows demo`: load the generated demo company through the real pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+
+from service import pipeline
+from service.connectors.base import Page
+from service.demo.generator import DemoData, generate_demo
+from service.identity import DirectoryEntry
+from service.model import Audience
+from service.present import print_search
+from service.search.base import ExpertQuery
+from service.store import people as store_people
+from service.store import sync as store_sync
+
+__all__ = ["DEMO_QUERIES", "load_demo"]
+
+DEMO_QUERIES = (
+    ("medical insurance claims", Audience.INTERNAL),
+    ("kubernetes deployment", Audience.INTERNAL),
+    ("gdpr data privacy", Audience.EXTERNAL),
+)
+
+
+def directory_entries(data: DemoData) -> list[DirectoryEntry]:
+    """The demo's people directory as entries (the CSV written by `write_demo`)."""
+    source_ids = [source["id"] for source in data.sources]
+    return [
+        DirectoryEntry(
+            email=row["email"], name=row.get("name") or None,
+            department=row.get("department") or None,
+            accounts={s: row[s] for s in source_ids if row.get(s)},
+        )
+        for row in data.directory
+    ]
+
+
+def load_demo(
+    services: pipeline.Services, end: date, echo: Callable[[str], None] = print,
+    queries: bool = True,
+) -> DemoData:
+    """Generate the demo for the two years ending at `end`, store it through the pipeline
+    (sources, contributions, directory), and print a few who-knows-what answers."""
+    data = generate_demo(datetime.combine(end, time(), tzinfo=UTC))
+    with services.engine.begin() as conn:
+        for source in data.sources:
+            store_sync.register_source(conn, dict(source))
+        store_people.import_directory(conn, directory_entries(data))
+    for source in data.sources:
+        records = data.records[source["id"]]
+        pages = (Page(records[i:i + pipeline.BATCH_SIZE], cursor=None)
+                 for i in range(0, len(records), pipeline.BATCH_SIZE))
+        report = pipeline.ingest_pages(services, source["id"], pages, full_pass=False)
+        echo(f"{source['id']} ({source['audience']}): {report.batch.inserted} new, "
+             f"{report.batch.updated} updated, {report.batch.unchanged} unchanged")
+    people = pipeline.resolve_and_recompute(services, set())
+    total = sum(len(records) for records in data.records.values())
+    echo(f"demo loaded: {total} contributions, {len(data.people)} people "
+         f"({people} recomputed after the directory)")
+    if queries:
+        for text, audience in DEMO_QUERIES:
+            result = services.index.search(ExpertQuery(text=text, audience=audience, limit=3))
+            echo("")
+            print_search(result, text, str(audience), as_json=False, echo=echo)
+    return data

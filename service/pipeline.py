@@ -1,0 +1,291 @@
+"""The one orchestration: store each batch, commit its cursor, resolve identities,
+recompute reputation for the people touched, update the index.
+
+The CLI (and later the API and the CronJob) call these functions; none repeats them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection, Engine
+
+from service.config import Config, ConfigError, SourceConfig
+from service.connectors.base import ConnectorError, Page
+from service.model import ContributionRecord
+from service.reputation.engine import ReputationSettings, facts_from_row, profile_rows
+from service.reputation.levels import assign_levels
+from service.reputation.scoring import ContributionFacts, Weights
+from service.reputation.topics import TopicVocabulary, load_vocabulary
+from service.search.sqlite import SqliteExpertIndex
+from service.store import contributions as store_contributions
+from service.store import people as store_people
+from service.store import profiles as store_profiles
+from service.store import sync as store_sync
+from service.store.db import open_engine
+from service.store.schema import identity_links, profile_topics, sources
+
+__all__ = [
+    "ImportReport",
+    "Services",
+    "SyncReport",
+    "import_jsonl",
+    "facts_by_person",
+    "ingest_pages",
+    "open_services",
+    "rebuild",
+    "recompute",
+    "resolve_and_recompute",
+    "sync_source",
+]
+
+BATCH_SIZE = 1000
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class Services:
+    """Everything the pipeline runs on, wired once from the configuration."""
+
+    config: Config
+    engine: Engine
+    index: SqliteExpertIndex
+    vocabulary: TopicVocabulary
+    settings: ReputationSettings
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def open_services(config: Config, clock: Callable[[], datetime] | None = None) -> Services:
+    """Open the store (migrating it), register configured sources, open the index."""
+    engine = open_engine(config.database.url)
+    rep = config.reputation
+    vocabulary = load_vocabulary(config.resolve_path(rep.synonyms) if rep.synonyms else None)
+    weights = Weights.from_config(rep.kind_weights, rep.audience_weights, rep.thread_cap,
+                                  rep.day_cap, rep.evidence_per_topic)
+    with engine.begin() as conn:
+        for source in config.sources:
+            store_sync.register_source(conn, _source_row(source))
+    settings = ReputationSettings(
+        vocabulary=vocabulary, weights=weights,
+        default_half_life_days=rep.default_half_life_days,
+        topic_options={s.id: (s.topics.from_tags, s.topics.from_text) for s in config.sources},
+    )
+    index = SqliteExpertIndex(engine, vocabulary)
+    services = Services(config, engine, index, vocabulary, settings)
+    if clock is not None:
+        services.clock = clock
+    return services
+
+
+def _source_row(source: SourceConfig) -> dict[str, object]:
+    return {"id": source.id, "kind": source.kind, "audience": source.audience,
+            "name": source.name or source.id, "url": source.url,
+            "half_life_days": source.half_life_days}
+
+
+def source_info(conn: Connection, config: Config, source_id: str) -> store_contributions.SourceInfo:
+    """Return the stored source's facts, or raise ConfigError naming it when unknown."""
+    row = conn.execute(select(sources).where(sources.c.id == source_id)).first()
+    if row is None:
+        known = ", ".join(r.id for r in conn.execute(select(sources.c.id))) or "none"
+        raise ConfigError(f"source {source_id!r} is not configured (known sources: {known})")
+    configured = config.source(source_id)
+    verified = configured.verified_emails if configured else True
+    return store_contributions.SourceInfo(row.id, row.audience, verified)
+
+
+@dataclass
+class SyncReport:
+    source_id: str
+    pages: int = 0
+    batch: store_contributions.BatchResult = field(
+        default_factory=store_contributions.BatchResult)
+    flagged_deleted: int = 0
+    errors: list[str] = field(default_factory=list)
+    people_recomputed: int = 0
+    failed: str | None = None
+
+
+def ingest_pages(
+    services: Services, source_id: str, pages: Iterable[Page], *, full_pass: bool,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Store pages one transaction each (batch, index, cursor together), then resolve
+    identities and recompute the people touched. A ConnectorError mid-way keeps what was
+    stored, is recorded, and ends the run."""
+    report = SyncReport(source_id)
+    started = services.clock()
+    with services.engine.begin() as conn:
+        info = source_info(conn, services.config, source_id)
+    done = 0
+    try:
+        for page in pages:
+            with services.engine.begin() as conn:
+                result = store_contributions.store_batch(conn, info, page.records, started)
+                services.index.update(result.changed_ids, result.deleted_ids, conn)
+                for message in page.errors:
+                    store_sync.record_error(conn, source_id, message, page.cursor)
+                if page.complete and full_pass:
+                    flagged = store_contributions.flag_unseen_deleted(conn, source_id, started)
+                    services.index.update([], flagged, conn)
+                    report.flagged_deleted += len(flagged)
+                store_sync.commit_cursor(conn, source_id, page.cursor, len(page.records))
+            report.pages += 1
+            report.batch.merge(result)
+            report.errors.extend(page.errors)
+            done += len(page.records)
+            if progress:
+                progress(done, page.total)
+    except ConnectorError as exc:
+        report.failed = f"{type(exc).__name__}: {exc}"
+        with services.engine.begin() as conn:
+            store_sync.record_error(conn, source_id, report.failed,
+                                    store_sync.get_cursor(conn, source_id))
+    with services.engine.begin() as conn:
+        store_sync.finish_run(conn, source_id, report.failed)
+    report.people_recomputed = resolve_and_recompute(services, report.batch.touched_identities)
+    return report
+
+
+def sync_source(
+    services: Services, source_id: str, connector_factory: Callable[[SourceConfig], object],
+    *, full: bool = False, progress: Progress | None = None,
+) -> SyncReport:
+    """Run one configured source's connector from its stored cursor (from scratch when
+    `full`)."""
+    source = services.config.source(source_id)
+    if source is None:
+        raise ConfigError(f"source {source_id!r} is not in the configuration")
+    with services.engine.begin() as conn:
+        if full:
+            store_sync.reset_cursor(conn, source_id)
+        cursor = store_sync.get_cursor(conn, source_id)
+    connector = connector_factory(source)
+    pages = connector.pages(cursor)  # type: ignore[attr-defined]
+    return ingest_pages(services, source_id, pages, full_pass=cursor is None, progress=progress)
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    stored: store_contributions.BatchResult = field(
+        default_factory=store_contributions.BatchResult)
+    #: (line number, message) for each malformed line
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    people_recomputed: int = 0
+
+
+def read_jsonl(path: Path, report: ImportReport, batch_size: int = BATCH_SIZE
+               ) -> Iterable[Page]:
+    """Yield pages of records decoded from a JSON Lines file; a malformed line is noted
+    with its number and skipped."""
+    decoder = msgspec.json.Decoder(ContributionRecord)
+    batch: list[ContributionRecord] = []
+    errors: list[str] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            report.lines += 1
+            try:
+                batch.append(decoder.decode(line))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                report.malformed.append((number, str(exc)))
+                errors.append(f"line {number}: {exc}")
+            if len(batch) >= batch_size:
+                yield Page(batch, cursor=None, errors=errors)
+                batch, errors = [], []
+    if batch or errors:
+        yield Page(batch, cursor=None, errors=errors)
+
+
+def import_jsonl(
+    services: Services, path: Path, source_id: str, progress: Progress | None = None
+) -> ImportReport:
+    """Import canonical records from a JSON Lines file into a source. Idempotent."""
+    report = ImportReport()
+    sync = ingest_pages(services, source_id, read_jsonl(path, report), full_pass=False,
+                        progress=progress)
+    report.stored = sync.batch
+    report.people_recomputed = sync.people_recomputed
+    return report
+
+
+def resolve_and_recompute(services: Services, touched_identities: set[int]) -> int:
+    """Resolve identities, then recompute the people whose accounts or contributions
+    changed. Returns how many people were recomputed."""
+    with services.engine.begin() as conn:
+        resolution = store_people.resolve_people(conn)
+        people = set(resolution.touched_people)
+        ids = sorted(touched_identities)
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(select(identity_links.c.person_id).where(
+                identity_links.c.identity_id.in_(ids[start:start + 500])))
+            people |= {row.person_id for row in rows}
+    if people:
+        recompute(services, sorted(people))
+    return len(people)
+
+
+def recompute(services: Services, person_ids: list[int] | None) -> int:
+    """Recompute the profiles of these people (everyone when None) and the levels of the
+    topics they touch. Returns how many profile rows were written."""
+    now = services.clock()
+    with services.engine.begin() as conn:
+        if person_ids is None:
+            facts = facts_by_person(conn, services, None)
+            conn.execute(delete(profile_topics))
+            targets = sorted(facts)
+        else:
+            facts = defaultdict(list)
+            for start in range(0, len(person_ids), 500):
+                chunk = person_ids[start:start + 500]
+                for person, items in facts_by_person(conn, services, chunk).items():
+                    facts[person] = items
+            targets = person_ids
+        rows = [row for person in targets
+                for row in profile_rows(person, facts.get(person, []), services.settings, now)]
+        keys = {(row["scope"], row["topic"]) for row in rows}
+        if person_ids is not None:
+            keys |= _topics_of(conn, person_ids)
+            store_profiles.replace_profiles(conn, person_ids, rows)
+        else:
+            store_profiles.replace_profiles(conn, [], rows)
+        store_profiles.refresh_levels(conn, None if person_ids is None else keys,
+                                      assign_levels)
+    return len(rows)
+
+
+def facts_by_person(
+    conn: Connection, services: Services, person_ids: list[int] | None
+) -> dict[int, list[ContributionFacts]]:
+    found: dict[int, list[ContributionFacts]] = defaultdict(list)
+    for row in store_profiles.iter_scoring_rows(conn, person_ids):
+        found[row.person_id].append(facts_from_row(row, services.settings))
+    return found
+
+
+def _topics_of(conn: Connection, person_ids: list[int]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for start in range(0, len(person_ids), 500):
+        rows = conn.execute(select(profile_topics.c.scope, profile_topics.c.topic).where(
+            profile_topics.c.person_id.in_(person_ids[start:start + 500])))
+        keys |= {(row.scope, row.topic) for row in rows}
+    return keys
+
+
+def rebuild(services: Services) -> tuple[int, int]:
+    """Recompute everything from the store: identities, every profile, the whole index.
+
+    Returns (profile rows, indexed documents).
+    """
+    with services.engine.begin() as conn:
+        store_people.resolve_people(conn)
+    rows = recompute(services, None)
+    return rows, services.index.rebuild()

@@ -1,0 +1,1 @@
+"""The reputation engine: topics, contribution values, caps, levels, evidence."""

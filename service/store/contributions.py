@@ -1,0 +1,331 @@
+"""Storing batches of canonical records: identities, contributions, interactions.
+
+`(source_id, external_id)` is unique for identities and contributions, so a batch seen
+again updates in place and never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, literal, select, update
+from sqlalchemy.engine import Connection
+
+from service.model import AuthorRecord, ContributionRecord, normalise_email
+from service.store.db import from_db_time, insert_ignore, to_utc
+from service.store.schema import contributions, identities, interactions
+
+__all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
+
+_CHUNK = 500
+
+
+@dataclass(slots=True, frozen=True)
+class SourceInfo:
+    id: str
+    audience: str
+    verified_emails: bool = True
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What storing one batch did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: Contribution ids inserted or changed (the index must refresh them).
+    changed_ids: list[int] = field(default_factory=list)
+    #: Contribution ids flagged deleted by this batch (the index must drop them).
+    deleted_ids: list[int] = field(default_factory=list)
+    #: Identities whose reputation may have changed.
+    touched_identities: set[int] = field(default_factory=set)
+
+    def merge(self, other: BatchResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.changed_ids.extend(other.changed_ids)
+        self.deleted_ids.extend(other.deleted_ids)
+        self.touched_identities |= other.touched_identities
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_identities(
+    conn: Connection, source: SourceInfo, authors: Iterable[AuthorRecord]
+) -> dict[str, int]:
+    """Insert new accounts, refresh changed ones; return external id -> identity id."""
+    wanted: dict[str, AuthorRecord] = {}
+    for author in authors:
+        known = wanted.get(author.id)
+        # A later mention fills in what an earlier one left out (a bare liker id).
+        if known is None or (author.name or author.email or author.username):
+            wanted[author.id] = author
+    ids: dict[str, int] = {}
+    changes: list[dict[str, Any]] = []
+    t = identities.c
+    for chunk in _chunks(list(wanted)):
+        rows = conn.execute(
+            select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url).where(
+                t.source_id == source.id, t.external_id.in_(chunk)
+            )
+        )
+        for row in rows:
+            ids[row.external_id] = row.id
+            new = _identity_values(wanted[row.external_id], source)
+            old = {
+                "username": row.username,
+                "display_name": row.display_name,
+                "email": row.email,
+                "profile_url": row.profile_url,
+            }
+            merged = {key: new[key] or old[key] for key in old}
+            if merged != old:
+                changes.append({"_id": row.id, **merged})
+    if changes:
+        conn.execute(
+            update(identities).where(t.id == bindparam("_id")),
+            changes,
+        )
+    missing = [
+        {"source_id": source.id, "external_id": key, **_identity_values(author, source)}
+        for key, author in wanted.items()
+        if key not in ids
+    ]
+    if missing:
+        conn.execute(identities.insert(), missing)
+        for chunk in _chunks([row["external_id"] for row in missing]):
+            rows = conn.execute(
+                select(t.id, t.external_id).where(t.source_id == source.id, t.external_id.in_(chunk))
+            )
+            ids.update({row.external_id: row.id for row in rows})
+    return ids
+
+
+def _identity_values(author: AuthorRecord, source: SourceInfo) -> dict[str, Any]:
+    email = normalise_email(author.email)
+    return {
+        "username": author.username,
+        "display_name": author.name or author.username,
+        "email": email,
+        "email_verified": bool(email) and source.verified_emails,
+        "profile_url": author.url,
+    }
+
+
+def _contribution_values(record: ContributionRecord, author_id: int) -> dict[str, Any]:
+    created = to_utc(record.created)
+    parent = record.parent
+    if parent is None and record.thread and record.thread != record.id:
+        parent = record.thread
+    return {
+        "kind": str(record.kind),
+        "author_identity_id": author_id,
+        "thread_external_id": record.thread or record.id,
+        "parent_external_id": parent,
+        "url": record.url,
+        "title": record.title or "",
+        "body": record.text or "",
+        "tags": list(record.tags),
+        "created_at": created,
+        "updated_at": to_utc(record.updated) if record.updated else created,
+        "score": record.score,
+        "likes": record.likes,
+        "accepted": record.accepted,
+        "replies": record.replies,
+        "deleted": record.deleted,
+    }
+
+
+_COMPARED = (
+    "kind", "author_identity_id", "thread_external_id", "parent_external_id", "url", "title",
+    "body", "tags", "created_at", "updated_at", "score", "likes", "accepted", "replies", "deleted",
+)  # fmt: skip
+
+
+def store_batch(
+    conn: Connection,
+    source: SourceInfo,
+    records: Sequence[ContributionRecord],
+    seen_at: datetime | None = None,
+) -> BatchResult:
+    """Store one batch in the open transaction; return what changed.
+
+    Within a batch the last record for an id wins.
+    """
+    latest: dict[str, ContributionRecord] = {record.id: record for record in records}
+    authors = [r.author for r in latest.values()]
+    authors += [liker for r in latest.values() for liker in r.liked_by]
+    identity_ids = upsert_identities(conn, source, authors)
+    values = {
+        key: _contribution_values(record, identity_ids[record.author.id])
+        for key, record in latest.items()
+    }
+    result = BatchResult()
+    existing = _existing(conn, source.id, list(values))
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    unchanged_ids: list[int] = []
+    touched_keys: list[str] = []
+    for key, row in values.items():
+        old = existing.get(key)
+        if old is None:
+            new_rows.append({"source_id": source.id, "external_id": key,
+                             "audience": source.audience, "seen_at": seen_at, **row})
+            touched_keys.append(key)
+        elif _differs(old, row):
+            changed_rows.append({"_id": old["id"], "seen_at": seen_at, **row})
+            touched_keys.append(key)
+        else:
+            unchanged_ids.append(old["id"])
+    if new_rows:
+        conn.execute(contributions.insert(), new_rows)
+    if changed_rows:
+        conn.execute(
+            update(contributions).where(contributions.c.id == bindparam("_id")), changed_rows
+        )
+    if seen_at is not None and unchanged_ids:
+        for chunk in _chunks(unchanged_ids):
+            conn.execute(
+                update(contributions)
+                .where(contributions.c.id.in_(chunk))
+                .values(seen_at=seen_at)
+            )
+    result.inserted, result.updated, result.unchanged = (
+        len(new_rows), len(changed_rows), len(unchanged_ids)
+    )
+    _collect_changes(conn, source, touched_keys, latest, identity_ids, result)
+    return result
+
+
+def _existing(conn: Connection, source_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    c = contributions.c
+    found: dict[str, dict[str, Any]] = {}
+    columns = [c.id, c.external_id] + [c[name] for name in _COMPARED]
+    for chunk in _chunks(keys):
+        for row in conn.execute(
+            select(*columns).where(c.source_id == source_id, c.external_id.in_(chunk))
+        ):
+            found[row.external_id] = dict(row._mapping)
+    return found
+
+
+def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    for name in _COMPARED:
+        a, b = old[name], new[name]
+        if name in ("created_at", "updated_at"):
+            a = from_db_time(a)
+        if a != b:
+            return True
+    return False
+
+
+def _collect_changes(
+    conn: Connection,
+    source: SourceInfo,
+    keys: list[str],
+    records: dict[str, ContributionRecord],
+    identity_ids: dict[str, int],
+    result: BatchResult,
+) -> None:
+    if not keys:
+        return
+    c = contributions.c
+    ids: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(c.id, c.external_id, c.deleted).where(
+                c.source_id == source.id, c.external_id.in_(chunk)
+            )
+        )
+        for row in rows:
+            ids[row.external_id] = row.id
+            (result.deleted_ids if row.deleted else result.changed_ids).append(row.id)
+    likes = [
+        {"source_id": source.id, "kind": "like", "actor_identity_id": identity_ids[liker.id],
+         "target_contribution_id": ids[key], "created_at": to_utc(records[key].updated
+                                                                   or records[key].created)}
+        for key in keys for liker in records[key].liked_by
+    ]
+    if likes:
+        conn.execute(insert_ignore(conn.dialect.name, interactions), likes)
+    batch_ids = list(ids.values())
+    for chunk in _chunks(batch_ids):
+        _link_replies_and_accepts(conn, source.id, list(chunk))
+    result.touched_identities |= {identity_ids[records[key].author.id] for key in keys}
+    result.touched_identities |= _related_authors(conn, source.id, keys, records)
+
+
+def _link_replies_and_accepts(conn: Connection, source_id: str, ids: list[int]) -> None:
+    """Record reply and accept interactions for these contributions, in both directions
+    (a reply stored before its parent is linked when the parent arrives)."""
+    child = contributions.alias("child")
+    other = contributions.alias("other")
+    dialect = conn.dialect.name
+    either = (child.c.id.in_(ids)) | (other.c.id.in_(ids))
+    reply = select(
+        child.c.source_id, literal("reply"), child.c.author_identity_id, other.c.id,
+        child.c.created_at,
+    ).join(other, and_(other.c.source_id == child.c.source_id,
+                       other.c.external_id == child.c.parent_external_id))
+    reply = reply.where(child.c.source_id == source_id, either)
+    accept = select(
+        child.c.source_id, literal("accept"), other.c.author_identity_id, child.c.id,
+        child.c.updated_at,
+    ).join(other, and_(other.c.source_id == child.c.source_id,
+                       other.c.external_id == child.c.thread_external_id))
+    accept = accept.where(child.c.source_id == source_id, child.c.accepted, either,
+                          child.c.id != other.c.id)
+    names = ["source_id", "kind", "actor_identity_id", "target_contribution_id", "created_at"]
+    for query in (reply, accept):
+        conn.execute(insert_ignore(dialect, interactions).from_select(names, query))
+    # An answer no longer accepted loses its accept interaction.
+    rejected = select(contributions.c.id).where(
+        contributions.c.id.in_(ids), contributions.c.accepted.is_(False)
+    )
+    conn.execute(
+        interactions.delete().where(
+            interactions.c.kind == "accept", interactions.c.target_contribution_id.in_(rejected)
+        )
+    )
+
+
+def _related_authors(
+    conn: Connection, source_id: str, keys: list[str], records: dict[str, ContributionRecord]
+) -> set[int]:
+    """Authors of the parents and thread roots of changed contributions: their self-reply
+    and accepted-answer facts may have changed."""
+    related = {records[k].parent for k in keys} | {records[k].thread for k in keys}
+    related.discard(None)
+    found: set[int] = set()
+    c = contributions.c
+    for chunk in _chunks(sorted(r for r in related if r is not None)):
+        rows = conn.execute(
+            select(c.author_identity_id).where(c.source_id == source_id, c.external_id.in_(chunk))
+        )
+        found |= {row.author_identity_id for row in rows}
+    return found
+
+
+def flag_unseen_deleted(conn: Connection, source_id: str, pass_started: datetime) -> list[int]:
+    """Flag as deleted what a complete pass started at `pass_started` did not see.
+
+    Returns the ids newly flagged.
+    """
+    c = contributions.c
+    stale = select(c.id).where(
+        c.source_id == source_id,
+        c.deleted.is_(False),
+        (c.seen_at.is_(None)) | (c.seen_at < pass_started),
+    )
+    ids = [row.id for row in conn.execute(stale)]
+    for chunk in _chunks(ids):
+        conn.execute(update(contributions).where(c.id.in_(chunk)).values(deleted=True))
+    return ids

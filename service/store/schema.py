@@ -1,0 +1,205 @@
+"""The store's tables (SQLAlchemy Core), as the latest migration leaves them.
+
+Migrations under `migrations/versions/` create and change these; this module only
+describes them for queries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "metadata",
+    "sources",
+    "identities",
+    "people",
+    "identity_links",
+    "link_blocks",
+    "manual_links",
+    "directory_entries",
+    "directory_accounts",
+    "contributions",
+    "interactions",
+    "sync_state",
+    "sync_errors",
+    "profile_topics",
+]
+
+metadata = MetaData()
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("name", String(200)),
+    Column("url", Text),
+    Column("half_life_days", Float),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("username", String(255)),
+    Column("display_name", String(255)),
+    Column("email", String(320)),
+    Column("email_verified", Boolean, nullable=False, default=False),
+    Column("profile_url", Text),
+    UniqueConstraint("source_id", "external_id", name="uq_identity_source_external"),
+    Index("ix_identities_email", "email"),
+    Index("ix_identities_username", "source_id", "username"),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("display_name", String(255), nullable=False),
+    Column("email", String(320)),
+    Column("department", String(255)),
+    Column("opt_out_external", Boolean, nullable=False, default=False),
+)
+
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    # single | email | directory | manual
+    Column("method", String(16), nullable=False),
+    Column("detail", Text),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identity_links_person", "person_id"),
+)
+
+# A manual unlink: these two identities are never merged automatically again.
+link_blocks = Table(
+    "link_blocks",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("other_identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A manual link: these two identities belong to one person whatever the rules say.
+manual_links = Table(
+    "manual_links",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("other_identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+directory_entries = Table(
+    "directory_entries",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("name", String(255)),
+    Column("department", String(255)),
+)
+
+directory_accounts = Table(
+    "directory_accounts",
+    metadata,
+    Column("email", String(320), ForeignKey("directory_entries.email"), primary_key=True),
+    Column("source_id", String(64), primary_key=True),
+    Column("username", String(255), nullable=False),
+)
+
+contributions = Table(
+    "contributions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("author_identity_id", Integer, ForeignKey("identities.id"), nullable=False),
+    Column("thread_external_id", String(255)),
+    Column("parent_external_id", String(255)),
+    Column("url", Text),
+    Column("title", Text, nullable=False, default=""),
+    Column("body", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("score", Integer, nullable=False, default=0),
+    Column("likes", Integer, nullable=False, default=0),
+    Column("accepted", Boolean, nullable=False, default=False),
+    Column("replies", Integer, nullable=False, default=0),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("audience", String(16), nullable=False),
+    # When a sync pass last saw it; a full pass flags what it did not see as deleted.
+    Column("seen_at", DateTime(timezone=True)),
+    UniqueConstraint("source_id", "external_id", name="uq_contribution_source_external"),
+    Index("ix_contributions_author", "author_identity_id"),
+    Index("ix_contributions_thread", "source_id", "thread_external_id"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("actor_identity_id", Integer, ForeignKey("identities.id"), nullable=False),
+    Column("target_contribution_id", Integer, ForeignKey("contributions.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint(
+        "kind", "actor_identity_id", "target_contribution_id", name="uq_interaction"
+    ),
+    Index("ix_interactions_target", "target_contribution_id"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("source_id", String(64), ForeignKey("sources.id"), primary_key=True),
+    Column("cursor", Text),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("items_total", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+)
+
+sync_errors = Table(
+    "sync_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("cursor", Text),
+    Column("message", Text, nullable=False),
+)
+
+profile_topics = Table(
+    "profile_topics",
+    metadata,
+    Column("person_id", Integer, ForeignKey("people.id"), primary_key=True),
+    # all: every contribution; public: external and partner contributions only
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("contributions", Integer, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("last_active", DateTime(timezone=True)),
+    Index("ix_profile_topics_topic", "scope", "topic", "score"),
+)

@@ -1,0 +1,87 @@
+"""Shared fixtures: real SQLite files and a real PostgreSQL schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from service import pipeline
+from service.config import load_config
+from service.store.db import open_engine
+
+PG_URL = os.environ.get("WHOKNOWS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+CONFIG = """
+[database]
+url = "sqlite:///{db}"
+
+[[sources]]
+id = "blog"
+kind = "push"
+audience = "internal"
+half_life_days = 180
+
+[[sources]]
+id = "forum"
+kind = "push"
+audience = "external"
+
+[[sources]]
+id = "portal"
+kind = "push"
+audience = "partner"
+"""
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A migrated store in a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"wk_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - say plainly what the suite needs
+        pytest.fail(f"PostgreSQL at {PG_URL} is needed by the store tests: {exc}")
+    engine = open_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same store test on both dialects."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "whoknows.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "whoknows.db"))
+    return path
+
+
+@pytest.fixture
+def services(config_file: Path) -> Iterator[pipeline.Services]:
+    """The whole pipeline on the embedded default, with the clock fixed at NOW."""
+    services = pipeline.open_services(load_config(config_file, environ={}), clock=lambda: NOW)
+    yield services
+    services.engine.dispose()
