@@ -1,0 +1,66 @@
+"""Configuration: defaults, overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, load_config
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "whoknows.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_apply_without_a_file(tmp_path: Path) -> None:
+    config = load_config(None, environ={"WHOKNOWS_CONFIG_UNUSED": "1"})
+    assert config.database.url.startswith("sqlite")
+    assert config.search.engine == "sqlite"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+[database]
+url = "sqlite:///a.db"
+[[sources]]
+id = "intranet-blog"
+kind = "rss"
+url = "https://blog.example/feed"
+audience = "internal"
+credentials_env = "BLOG_TOKEN"
+""")
+    config = load_config(path, environ={
+        "WHOKNOWS_DATABASE_URL": "sqlite:///b.db",
+        "WHOKNOWS_SOURCE_INTRANET_BLOG_URL": "https://other.example/feed",
+        "WHOKNOWS_SOURCE_INTRANET_BLOG_HALF_LIFE_DAYS": "30",
+        "BLOG_TOKEN": "s3cret",
+    })
+    assert config.database.url == "sqlite:///b.db"
+    source = config.source("intranet-blog")
+    assert source is not None and source.url == "https://other.example/feed"
+    assert source.half_life_days == 30
+    assert config.secrets == {"intranet-blog": "s3cret"}
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('[[sources]]\nid = "x"\nkind = "rss"\naudience = "outer-space"\nurl = "u"',
+     "sources[0].audience"),
+    ('[[sources]]\nid = "x"\nkind = "rss"\naudience = "internal"', "sources[0].url"),
+    ('[reputation]\ndefault_half_life_days = "soon"', "reputation.default_half_life_days"),
+    ('[database]\nurl = "mysql://x"', "database.url"),
+    ('[database]\nurl = "postgresql+psycopg://db/x"', "search.engine"),
+    ('[databse]\nurl = "sqlite:///x"', "databse"),
+    ('[[sources]]\nid = "a"\nkind = "push"\naudience = "internal"\n'
+     '[[sources]]\nid = "a"\nkind = "push"\naudience = "external"', "sources[1].id"),
+])
+def test_invalid_config_fails_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        load_config(_write(tmp_path, text), environ={})
+
+
+def test_a_missing_file_asked_for_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", environ={})

@@ -1,0 +1,84 @@
+"""`whoknows import`: JSON Lines in, idempotent, edits update, bad lines reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select
+
+from service.cli import cli
+from service.store.schema import contributions
+
+
+def _line(external_id: str, text: str = "claims adjudication rules", **extra: object) -> str:
+    return json.dumps({
+        "id": external_id, "kind": "answer", "created": "2026-10-01T10:00:00Z",
+        "author": {"id": "alice", "name": "Alice", "email": "alice@corp.example"},
+        "text": text, "tags": ["claims"], **extra,
+    })
+
+
+def _run(config_file: Path, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--config", str(config_file), *args])
+
+
+def _rows(config_file: Path) -> list[tuple[str, str]]:
+    engine = create_engine(f"sqlite:///{config_file.parent / 'whoknows.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(select(contributions.c.external_id, contributions.c.body)
+                            .order_by(contributions.c.external_id)).all()
+    engine.dispose()
+    return [(r.external_id, r.body) for r in rows]
+
+
+def test_reimporting_the_same_file_changes_nothing(config_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "forum.jsonl"
+    data.write_text("\n".join(_line(f"a{i}") for i in range(5)) + "\n")
+    first = _run(config_file, "import", str(data), "--source", "forum")
+    second = _run(config_file, "import", str(data), "--source", "forum")
+    assert first.exit_code == 0, first.output
+    assert "5 new, 0 updated" in first.output
+    assert "0 new, 0 updated, 5 unchanged" in second.output
+    assert len(_rows(config_file)) == 5
+
+
+def test_an_edited_line_updates_the_stored_item(config_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "forum.jsonl"
+    data.write_text(_line("a1") + "\n")
+    _run(config_file, "import", str(data), "--source", "forum")
+    data.write_text(_line("a1", text="rewritten", updated="2026-10-02T10:00:00Z") + "\n")
+    result = _run(config_file, "import", str(data), "--source", "forum")
+    assert "0 new, 1 updated" in result.output
+    assert _rows(config_file) == [("a1", "rewritten")]
+
+
+def test_a_malformed_line_is_reported_by_number_and_the_rest_imports(
+    config_file: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "forum.jsonl"
+    lines = [_line("a1"), "{not json", _line("a2"), json.dumps({"id": "a3", "kind": "poem"}),
+             _line("a4")]
+    data.write_text("\n".join(lines) + "\n")
+    result = _run(config_file, "import", str(data), "--source", "forum")
+    assert result.exit_code == 1
+    assert "line 2:" in result.output and "line 4:" in result.output
+    assert "3 new" in result.output
+    assert [key for key, _ in _rows(config_file)] == ["a1", "a2", "a4"]
+
+
+def test_an_unknown_source_is_a_clear_error(config_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "x.jsonl"
+    data.write_text(_line("a1") + "\n")
+    result = _run(config_file, "import", str(data), "--source", "nowhere")
+    assert result.exit_code != 0
+    assert "'nowhere' is not configured" in result.output
+    assert _rows(config_file) == []
+
+
+def test_the_schema_command_prints_the_canonical_record(config_file: Path) -> None:
+    result = _run(config_file, "schema")
+    schema = json.loads(result.output)
+    record = schema["$defs"]["ContributionRecord"]
+    assert {"id", "kind", "author", "created"} <= set(record["required"])
