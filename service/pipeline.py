@@ -114,11 +114,12 @@ class SyncReport:
 
 def ingest_pages(
     services: Services, source_id: str, pages: Iterable[Page], *, full_pass: bool,
-    progress: Progress | None = None,
+    progress: Progress | None = None, recompute_people: bool = True,
 ) -> SyncReport:
     """Store pages one transaction each (batch, index, cursor together), then resolve
-    identities and recompute the people touched. A ConnectorError mid-way keeps what was
-    stored, is recorded, and ends the run."""
+    identities and recompute the people touched (unless `recompute_people` is False, for
+    bulk loads followed by `rebuild`). A ConnectorError mid-way keeps what was stored, is
+    recorded, and ends the run."""
     report = SyncReport(source_id)
     started = services.clock()
     with services.engine.begin() as conn:
@@ -149,7 +150,9 @@ def ingest_pages(
                                     store_sync.get_cursor(conn, source_id))
     with services.engine.begin() as conn:
         store_sync.finish_run(conn, source_id, report.failed)
-    report.people_recomputed = resolve_and_recompute(services, report.batch.touched_identities)
+    if recompute_people:
+        report.people_recomputed = resolve_and_recompute(
+            services, report.batch.touched_identities)
     return report
 
 
@@ -206,12 +209,13 @@ def read_jsonl(path: Path, report: ImportReport, batch_size: int = BATCH_SIZE
 
 
 def import_jsonl(
-    services: Services, path: Path, source_id: str, progress: Progress | None = None
+    services: Services, path: Path, source_id: str, progress: Progress | None = None,
+    recompute_people: bool = True,
 ) -> ImportReport:
     """Import canonical records from a JSON Lines file into a source. Idempotent."""
     report = ImportReport()
     sync = ingest_pages(services, source_id, read_jsonl(path, report), full_pass=False,
-                        progress=progress)
+                        progress=progress, recompute_people=recompute_people)
     report.stored = sync.batch
     report.people_recomputed = sync.people_recomputed
     return report

@@ -1,0 +1,234 @@
+"""The HTTP client every connector reads its source through.
+
+It knows only requests and their failures, not any source's URLs or formats. Failures are
+classified here, in one table, and retried here, in one place:
+
+    2xx, 304                  returned to the caller
+    401, 403, 404, 410, 4xx   `FatalSourceError` at once (retrying will not help)
+    408, 429, 5xx             retried with exponential backoff and jitter; a
+    timeouts, dropped links   `Retry-After` (seconds or HTTP-date) replaces the backoff
+    still failing             `RetryExhaustedError` after `max_attempts` attempts, or at
+                              once when `Retry-After` asks for more than `max_retry_after`
+    over the request budget   `ConnectorError` (the pipeline resumes from the last cursor)
+
+Secrets come from the caller (the pipeline reads them from the environment variable the
+source names); this module never reads the environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from requests.auth import AuthBase
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
+
+__all__ = ["USER_AGENT", "HttpClient", "credentials_headers", "parse_retry_after"]
+
+USER_AGENT = "whoknows/0.1"
+_RETRIABLE_STATUSES = frozenset({408, 429})
+_SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token", "password"})
+
+
+class _RetriableError(Exception):
+    """One attempt failed in a way that another attempt may fix."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HttpClient:
+    """A `requests.Session` with the retry policy above and a per-run request budget.
+
+    One client serves one run: `max_requests` counts every attempt it sends (retries
+    included; None means no budget). `backoff_base` is the first backoff in seconds, doubled
+    per attempt up to `backoff_max`, plus up to `backoff_base` of random jitter. `sleep` is
+    how the client waits between attempts (tests pass a recorder). `headers` and `auth` go
+    with every request.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_retry_after: float = 300.0,
+        max_requests: int | None = 1000,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | AuthBase | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after
+        self.max_requests = max_requests
+        self._sleep = sleep
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._requests_made = 0
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.headers.update(headers or {})
+        self._session.auth = auth
+
+    @property
+    def requests_made(self) -> int:
+        """How many requests (attempts) this client has sent so far."""
+        return self._requests_made
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """GET `url`, retrying as the module docstring says.
+
+        Returns the response when its status is 2xx or 304 (redirects are followed).
+        Raises `FatalSourceError`, `RetryExhaustedError` or `ConnectorError` (see above).
+        """
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_RetriableError),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, url, params, headers)
+        except _RetriableError as exc:
+            raise RetryExhaustedError(
+                f"GET {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _attempt(
+        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> requests.Response:
+        shown = _redact(url)
+        if self.max_requests is not None and self._requests_made >= self.max_requests:
+            raise ConnectorError(
+                f"GET {shown}: request budget exhausted ({self.max_requests} requests per "
+                "run); the next run resumes from the last stored page"
+            )
+        self._requests_made += 1
+        try:
+            response = self._session.get(
+                url, params=params, headers=dict(headers or {}), timeout=self.timeout
+            )
+        # The messages leave out requests' own text: it repeats the URL with its query.
+        except requests.Timeout as exc:
+            raise _RetriableError(f"no answer within {self.timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            raise _RetriableError(f"connection failed ({type(exc).__name__})") from exc
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise _RetriableError("response cut short") from exc
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
+            raise FatalSourceError(f"GET {shown}: not a usable URL") from exc
+        except requests.RequestException as exc:
+            raise ConnectorError(f"GET {shown}: {type(exc).__name__}") from exc
+        return self._classify(response, shown)
+
+    def _classify(self, response: requests.Response, shown: str) -> requests.Response:
+        status = response.status_code
+        if status < 400:
+            return response
+        reason = f"HTTP {status} {response.reason or ''}".rstrip()
+        if status in _RETRIABLE_STATUSES or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.max_retry_after:
+                raise RetryExhaustedError(
+                    f"GET {shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
+                    f"more than the {self.max_retry_after:.0f} s allowed"
+                )
+            raise _RetriableError(reason, retry_after)
+        raise FatalSourceError(f"GET {shown}: {reason}")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetriableError) and exc.retry_after is not None:
+            return exc.retry_after
+        # Exponential, capped, plus jitter so that connectors failing together do not retry
+        # in step. (tenacity's wait_exponential_jitter renamed its arguments across
+        # versions; this is the same formula.)
+        exponential = self.backoff_base * 2 ** (state.attempt_number - 1)
+        return min(exponential, self.backoff_max) + random.uniform(0, self.backoff_base)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Return the seconds a `Retry-After` header asks to wait (never negative).
+
+    The header is either delay-seconds or an HTTP-date. Returns None when it is absent or
+    unreadable (the caller then backs off on its own).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def credentials_headers(credentials: str | None) -> dict[str, str]:
+    """Return the `Authorization` header for a source's secret, or {} when there is none.
+
+    `user:password` becomes HTTP Basic; anything else is sent as a bearer token.
+    """
+    if not credentials:
+        return {}
+    if ":" in credentials:
+        token = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+    return {"Authorization": f"Bearer {credentials}"}
+
+
+def _redact(url: str) -> str:
+    # Error messages are recorded and shown to admins; API keys in a query must not be.
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [
+        (name, "***" if name.lower() in _SECRET_PARAMS else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))

@@ -1,0 +1,57 @@
+"""`whoknows sync` end to end: a configured RSS source pulled over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from service.cli import cli
+from tests.connectors.feedserver import FeedServer
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "whoknows.toml"
+    path.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'w.db'}"
+
+[[sources]]
+id = "intranet-blog"
+kind = "rss"
+url = "{url}"
+audience = "internal"
+""")
+    return path
+
+
+def _run(config: Path, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
+def test_sync_pulls_the_feed_once_and_search_finds_its_author(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.file("/feed/", "wordpress_rss2.xml")
+    config = _config(tmp_path, feed_server.url("/feed/"))
+    first = _run(config, "sync")
+    assert first.exit_code == 0, first.output
+    assert "intranet-blog: 3 new" in first.output
+    again = _run(config, "sync")
+    assert "intranet-blog: 0 new, 0 updated" in again.output
+    found = _run(config, "search", "dental claims adjudication")
+    assert "Priya Raman" in found.output
+    assert "medical insurance claims" in found.output
+
+
+def test_a_refused_source_fails_the_run_and_shows_in_sources(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.reply("/feed/", status=401, body="login required")
+    config = _config(tmp_path, feed_server.url("/feed/"))
+    result = _run(config, "sync", "intranet-blog")
+    assert result.exit_code == 1
+    assert "FatalSourceError" in result.output
+    listing = _run(config, "sources")
+    assert "last error: FatalSourceError" in listing.output
+    assert "errors 1" in listing.output
