@@ -103,7 +103,9 @@ def upsert_identities(
         conn.execute(identities.insert(), missing)
         for chunk in _chunks([row["external_id"] for row in missing]):
             rows = conn.execute(
-                select(t.id, t.external_id).where(t.source_id == source.id, t.external_id.in_(chunk))
+                select(t.id, t.external_id).where(
+                    t.source_id == source.id, t.external_id.in_(chunk)
+                )
             )
             ids.update({row.external_id: row.id for row in rows})
     return ids

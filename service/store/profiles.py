@@ -61,7 +61,9 @@ def _scoring_query(person_ids: Sequence[int] | None) -> Any:
     liker = identity_links.alias("liker")
     self_likes = (
         select(func.count())
-        .select_from(interactions.join(liker, liker.c.identity_id == interactions.c.actor_identity_id))
+        .select_from(
+            interactions.join(liker, liker.c.identity_id == interactions.c.actor_identity_id)
+        )
         .where(interactions.c.target_contribution_id == c.c.id, interactions.c.kind == "like",
                liker.c.person_id == link.c.person_id)
         .scalar_subquery()

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from tests.connectors.feedserver import FeedServer
 
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
 from service.connectors.http import (
@@ -14,6 +13,7 @@ from service.connectors.http import (
     credentials_headers,
     parse_retry_after,
 )
+from tests.connectors.feedserver import FeedServer
 
 
 def client(sleeps: list[float], **options: object) -> HttpClient:

@@ -4,13 +4,13 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from tests.connectors.feedserver import FeedServer
 
 from service.config import SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.http import HttpClient
 from service.connectors.rss import RssConnector, html_to_text
 from service.model import ContributionKind, ContributionRecord
+from tests.connectors.feedserver import FeedServer
 
 ATOM = "application/atom+xml; charset=utf-8"
 
