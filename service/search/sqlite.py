@@ -211,9 +211,13 @@ class SqliteExpertIndex:
             return {}
         marks = ",".join("?" * len(ids))
         sql = (
-            "SELECT c.id, c.source_id, c.audience, c.kind, c.title, c.url, c.created_at, "
+            "SELECT c.id, c.source_id, c.audience, c.kind, "
+            "COALESCE(NULLIF(c.title, ''), root.title, ''), c.url, c.created_at, "
             f"snippet(contribution_fts, 1, '{MARK_START}', '{MARK_END}', '…', 24) "
             "FROM contribution_fts JOIN contributions c ON c.id = contribution_fts.rowid "
+            # an answer or a comment has no title of its own: show its thread's
+            "LEFT JOIN contributions root ON root.source_id = c.source_id "
+            "AND root.external_id = c.thread_external_id "
             f"WHERE contribution_fts MATCH ? AND contribution_fts.rowid IN ({marks})"
         )
         return {
@@ -235,11 +239,13 @@ def _rank(
     relevance = {pid: sum(rel for _, rel in docs) for pid, docs in people.items()}
     topic = {pid: sum(t.score for t in topic_scores.get(pid, [])) for pid in people}
     best_rel = max(relevance.values(), default=0.0) or 1.0
-    best_topic = math.log1p(max(topic.values(), default=0.0)) or 1.0
+    best_topic = max(topic.values(), default=0.0) or 1.0
+    # The square root keeps a clear expert ahead of an occasional contributor without
+    # letting a huge score drown the text relevance.
     ranked = [
         (pid,
          RELEVANCE_WEIGHT * relevance[pid] / best_rel
-         + (1 - RELEVANCE_WEIGHT) * math.log1p(topic[pid]) / best_topic,
+         + (1 - RELEVANCE_WEIGHT) * math.sqrt(topic[pid] / best_topic),
          relevance[pid], topic[pid])
         for pid in people
     ]

@@ -177,12 +177,18 @@ def contribution_summaries(
     conn: Connection, ids: Sequence[int], audiences: Sequence[str]
 ) -> dict[int, Any]:
     """Return id -> (id, source_id, kind, title, url, created_at) for the visible ones."""
-    c = contributions.c
+    c = contributions.alias("c")
+    root = contributions.alias("root")
+    # an answer or a comment has no title of its own: show its thread's
+    title = func.coalesce(func.nullif(c.c.title, ""), root.c.title, "").label("title")
+    query = select(c.c.id, c.c.source_id, c.c.kind, title, c.c.url, c.c.created_at,
+                   c.c.audience).outerjoin(root, and_(
+                       root.c.source_id == c.c.source_id,
+                       root.c.external_id == c.c.thread_external_id))
     found: dict[int, Any] = {}
     ids = list(ids)
     for start in range(0, len(ids), 500):
-        rows = conn.execute(select(c.id, c.source_id, c.kind, c.title, c.url, c.created_at,
-                                   c.audience).where(c.id.in_(ids[start:start + 500]),
-                                                     c.audience.in_(list(audiences))))
+        rows = conn.execute(query.where(c.c.id.in_(ids[start:start + 500]),
+                                        c.c.audience.in_(list(audiences))))
         found.update({row.id: row for row in rows})
     return found

@@ -1,0 +1,1 @@
+"""A deterministic demo company (people, sources, contributions) for `whoknows demo` and tests."""

@@ -1,0 +1,98 @@
+"""The demo company through the real pipeline: planted experts rank first, the internal
+marker never reaches an external view, and loading again changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from service import pipeline
+from service.config import load_config
+from service.demo.generator import MARKER, DemoData
+from service.demo.loader import load_demo
+from service.model import Audience
+from service.search.base import ExpertQuery
+from service.store import people as store_people
+from service.store.schema import identities
+
+END = date(2026, 5, 1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pipeline.Services, DemoData]]:
+    folder = tmp_path_factory.mktemp("demo")
+    config = folder / "whoknows.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{folder / "demo.db"}"\n')
+    services = pipeline.open_services(
+        load_config(config, environ={}), clock=lambda: datetime(2026, 5, 1, tzinfo=UTC))
+    data = load_demo(services, END, echo=lambda _: None, queries=False)
+    yield services, data
+    services.engine.dispose()
+
+
+def _person_id(services: pipeline.Services, email: str) -> int:
+    with services.engine.connect() as conn:
+        row = store_people.find_person(conn, email)
+    assert row is not None, email
+    return int(row.id)
+
+
+def test_the_demo_is_big_enough(demo: tuple[pipeline.Services, DemoData]) -> None:
+    _, data = demo
+    assert sum(len(r) for r in data.records.values()) >= 2000
+    assert len(data.people) >= 60
+
+
+def test_each_planted_expert_ranks_first_for_their_topic(
+    demo: tuple[pipeline.Services, DemoData],
+) -> None:
+    services, data = demo
+    for topic, email in data.planted.items():
+        result = services.index.search(ExpertQuery(text=topic, audience=Audience.INTERNAL))
+        assert result.hits, topic
+        assert result.hits[0].person_id == _person_id(services, email), topic
+
+
+def test_employees_are_one_person_inside_and_outside(
+    demo: tuple[pipeline.Services, DemoData],
+) -> None:
+    services, data = demo
+    person = _person_id(services, data.planted["data privacy gdpr"])
+    with services.engine.connect() as conn:
+        ids = store_people.person_identities(conn, person)
+        sources = set(conn.execute(
+            select(identities.c.source_id).where(identities.c.id.in_(ids))).scalars())
+    assert {"intranet-blog", "customer-forum"} <= sources
+
+
+def test_two_people_with_one_name_stay_two(demo: tuple[pipeline.Services, DemoData]) -> None:
+    services, _ = demo
+    with services.engine.connect() as conn:
+        rows = conn.execute(select(identities.c.id).where(identities.c.display_name == "Alex Kim"))
+        people = {store_people.person_of(conn, row.id) for row in rows}
+    assert len(people) == 2
+
+
+def test_the_internal_marker_never_reaches_an_external_view(
+    demo: tuple[pipeline.Services, DemoData],
+) -> None:
+    services, data = demo
+    queries = [MARKER, MARKER.lower(), "internal only", *data.planted]
+    for text in queries:
+        for audience in (Audience.EXTERNAL, Audience.PARTNER):
+            result = services.index.search(ExpertQuery(text=text, audience=audience, limit=100))
+            dumped = json.dumps([asdict(hit) for hit in result.hits], default=str)
+            assert MARKER not in dumped
+            assert "intranet-blog" not in dumped
+
+
+def test_loading_the_demo_again_changes_nothing(demo: tuple[pipeline.Services, DemoData]) -> None:
+    services, _ = demo
+    lines: list[str] = []
+    load_demo(services, END, echo=lines.append, queries=False)
+    assert all("0 new, 0 updated" in line for line in lines[:3]), lines
