@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from service.model import VISIBLE_AUDIENCES, Audience
@@ -30,13 +29,32 @@ from service.store.db import from_db_time
 __all__ = ["SqliteExpertIndex", "fts5_available"]
 
 #: How many best documents are aggregated, overall and per person.
-CANDIDATE_DOCS = 1000
+CANDIDATE_DOCS = 500
 DOCS_PER_PERSON = 5
 EVIDENCE_PER_HIT = 3
 #: Weight of text relevance against topic reputation in the final score.
 RELEVANCE_WEIGHT = 0.6
 MARK_START, MARK_END = "«", "»"
-_BM25 = "bm25(contribution_fts, 3.0, 1.0, 2.0)"
+_BM25 = "bm25(contribution_fts, 3.0, 1.0, 2.0, 0.0)"
+_TEXT_COLUMNS = "{title body tags}"
+#: At most this many matching documents (the newest) are scored per query.
+MAX_SCORED = 5000
+#: Take the documents matching all words when at least this many do.
+ENOUGH_DOCS = 100
+#: A word in more documents than this (a fraction of the index, at least the minimum)
+#: is too common to tell experts apart.
+FREQUENT_FRACTION = 0.02
+FREQUENT_MIN = 5000
+# facets holds tokens for filters inside the match itself (audience: audinternal, ...).
+_INSERT_FTS = (
+    "INSERT INTO contribution_fts(rowid, title, body, tags, facets) "
+    "SELECT id, title, body, tags, 'aud' || audience FROM contributions"
+)
+STOPWORDS = frozenset(
+    "a about an and are as at be by can do does for from had has have how i in is it its "
+    "me my no not of on or our so that the their them there these this to was we what "
+    "when where which who why will with without you your".split()
+)
 
 
 def fts5_available(engine: Engine) -> bool:
@@ -59,7 +77,7 @@ class SqliteExpertIndex:
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS contribution_fts USING fts5("
-                "title, body, tags, tokenize = 'porter unicode61')"
+                "title, body, tags, facets, tokenize = 'porter unicode61')"
             )
 
     def update(self, changed: Sequence[int], removed: Sequence[int],
@@ -84,8 +102,7 @@ class SqliteExpertIndex:
             chunk = changed[start:start + 500]
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(
-                "INSERT INTO contribution_fts(rowid, title, body, tags) "
-                f"SELECT id, title, body, tags FROM contributions WHERE id IN ({marks}) "
+                f"{_INSERT_FTS} WHERE id IN ({marks}) "
                 "AND NOT deleted",
                 tuple(chunk),
             )
@@ -93,24 +110,20 @@ class SqliteExpertIndex:
     def rebuild(self) -> int:
         with self.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM contribution_fts")
-            conn.exec_driver_sql(
-                "INSERT INTO contribution_fts(rowid, title, body, tags) "
-                "SELECT id, title, body, tags FROM contributions WHERE NOT deleted"
-            )
+            conn.exec_driver_sql(f"{_INSERT_FTS} WHERE NOT deleted")
             conn.exec_driver_sql(
                 "INSERT INTO contribution_fts(contribution_fts) VALUES ('optimize')")
             return int(conn.exec_driver_sql("SELECT count(*) FROM contribution_fts").scalar()
                        or 0)
 
     def search(self, query: ExpertQuery) -> SearchResult:
-        words = tokens(query.text)
+        words = list(dict.fromkeys(tokens(query.text)))
         if not words:
             raise QueryError("q: the query has no words to search for")
-        match = " OR ".join(f'"{word}"' for word in dict.fromkeys(words))
         scope = "all" if query.audience == Audience.INTERNAL else "public"
         topics = self._query_topics(query.text)
         with self.engine.connect() as conn:
-            docs = self._documents(conn, match, query)
+            match, docs = self._documents(conn, self._useful_words(conn, words), query)
             people = self._aggregate(docs)
             topic_scores = self._topic_scores(conn, scope, topics, list(people))
             ranked = _rank(people, topic_scores)
@@ -126,29 +139,77 @@ class SqliteExpertIndex:
             topics.add(whole)
         return topics
 
-    def _documents(self, conn: Connection, match: str, query: ExpertQuery) -> list[Any]:
-        audiences = [str(a) for a in VISIBLE_AUDIENCES[query.audience]]
-        params: dict[str, Any] = {"match": match, "limit": CANDIDATE_DOCS}
-        where = ["contribution_fts MATCH :match", "NOT c.deleted"]
-        where.append("c.audience IN (" + ",".join(f":aud{i}" for i in range(len(audiences))) + ")")
-        params.update({f"aud{i}": a for i, a in enumerate(audiences)})
-        if query.audience != Audience.INTERNAL:
-            where.append("NOT p.opt_out_external")
-        if query.sources:
-            where.append("c.source_id IN (" + ",".join(
-                f":src{i}" for i in range(len(query.sources))) + ")")
-            params.update({f"src{i}": s for i, s in enumerate(query.sources)})
-        if query.since is not None:
-            where.append("c.created_at >= :since")
-            params["since"] = query.since.strftime("%Y-%m-%d %H:%M:%S")
-        sql = (
-            f"SELECT c.id, l.person_id, -{_BM25} AS rel FROM contribution_fts "
-            "JOIN contributions c ON c.id = contribution_fts.rowid "
-            "JOIN identity_links l ON l.identity_id = c.author_identity_id "
-            "JOIN people p ON p.id = l.person_id "
-            f"WHERE {' AND '.join(where)} ORDER BY {_BM25} LIMIT :limit"
-        )
-        return list(conn.execute(text(sql), params))
+    def _useful_words(self, conn: Connection, words: list[str]) -> list[str]:
+        """Drop stop words and words in so many documents that they cannot tell experts
+        apart (their BM25 weight is tiny, but scoring their matches costs the most); keep
+        the rarest word when every word is that common."""
+        kept = [w for w in words if w not in STOPWORDS] or words
+        newest = conn.exec_driver_sql(
+            "SELECT rowid FROM contribution_fts ORDER BY rowid DESC LIMIT 1").scalar() or 0
+        limit = max(FREQUENT_MIN, int(newest * FREQUENT_FRACTION))
+        counts = {
+            word: conn.exec_driver_sql(
+                "SELECT count(*) FROM (SELECT rowid FROM contribution_fts WHERE "
+                "contribution_fts MATCH ? LIMIT ?)", (f'{_TEXT_COLUMNS} : "{word}"', limit),
+            ).scalar() or 0
+            for word in kept
+        }
+        useful = [word for word in kept if 0 < counts[word] < limit]
+        if not useful:
+            present = [word for word in kept if counts[word]]
+            useful = [min(present, key=counts.__getitem__)] if present else kept[:1]
+        return useful
+
+    def _documents(
+        self, conn: Connection, words: list[str], query: ExpertQuery
+    ) -> tuple[str, list[tuple[int, int, float]]]:
+        """Return the match expression used and the best (doc, person, relevance) rows the
+        audience may see: all words first, any word when too few documents have all."""
+        quoted = [f'"{word}"' for word in words]
+        expressions = [" AND ".join(quoted), " OR ".join(quoted)] if len(quoted) > 1 else quoted
+        # The audience is part of the full-text match itself, and checked again below.
+        facet = "" if query.audience == Audience.INTERNAL else (
+            " AND facets : (" + " OR ".join(
+                f"aud{a}" for a in VISIBLE_AUDIENCES[query.audience]) + ")")
+        filtered = bool(query.sources or query.since)
+        limit = CANDIDATE_DOCS * (5 if filtered else 1)
+        match, ranked = "", []
+        for expression in expressions:
+            match = f"{_TEXT_COLUMNS} : ({expression}){facet}"
+            # BM25 costs the same for every match: score only the newest MAX_SCORED
+            # matches (exact whenever fewer match), so a common word stays fast.
+            ranked = conn.exec_driver_sql(
+                f"SELECT rowid, rel FROM (SELECT rowid, -{_BM25} AS rel FROM contribution_fts "
+                "WHERE contribution_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
+                "ORDER BY rel DESC LIMIT ?", (match, MAX_SCORED, limit)).all()
+            if len(ranked) >= ENOUGH_DOCS:
+                break
+        return match, self._visible(conn, ranked, query)
+
+    @staticmethod
+    def _visible(conn: Connection, ranked: list[Any], query: ExpertQuery
+                 ) -> list[tuple[int, int, float]]:
+        relevance = {row[0]: row[1] for row in ranked}
+        audiences = {str(a) for a in VISIBLE_AUDIENCES[query.audience]}
+        since = query.since.strftime("%Y-%m-%d %H:%M:%S") if query.since else None
+        allowed: dict[int, int] = {}
+        ids = list(relevance)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.exec_driver_sql(
+                "SELECT c.id, l.person_id, c.audience, c.source_id, c.created_at, c.deleted, "
+                "p.opt_out_external FROM contributions c "
+                "JOIN identity_links l ON l.identity_id = c.author_identity_id "
+                "JOIN people p ON p.id = l.person_id "
+                f"WHERE c.id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+            for doc, person, audience, source, created, deleted, opted_out in rows:
+                if (audience not in audiences or deleted
+                        or (opted_out and query.audience != Audience.INTERNAL)
+                        or (query.sources and source not in query.sources)
+                        or (since and str(created) < since)):
+                    continue
+                allowed[doc] = person
+        return [(doc, allowed[doc], rel) for doc, rel in relevance.items() if doc in allowed]
 
     @staticmethod
     def _aggregate(docs: list[Any]) -> dict[int, list[tuple[int, float]]]:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, literal, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from service.model import AuthorRecord, ContributionRecord, normalise_email
-from service.store.db import from_db_time, insert_ignore, to_utc
+from service.store.db import from_db_time, insert_rows, to_utc
 from service.store.schema import contributions, identities, interactions
 
 __all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
@@ -100,7 +100,7 @@ def upsert_identities(
         if key not in ids
     ]
     if missing:
-        conn.execute(identities.insert(), missing)
+        insert_rows(conn, identities, missing)
         for chunk in _chunks([row["external_id"] for row in missing]):
             rows = conn.execute(
                 select(t.id, t.external_id).where(
@@ -187,8 +187,7 @@ def store_batch(
             touched_keys.append(key)
         else:
             unchanged_ids.append(old["id"])
-    if new_rows:
-        conn.execute(contributions.insert(), new_rows)
+    insert_rows(conn, contributions, new_rows)
     if changed_rows:
         conn.execute(
             update(contributions).where(contributions.c.id == bindparam("_id")), changed_rows
@@ -256,47 +255,54 @@ def _collect_changes(
                                                                    or records[key].created)}
         for key in keys for liker in records[key].liked_by
     ]
-    if likes:
-        conn.execute(insert_ignore(conn.dialect.name, interactions), likes)
-    batch_ids = list(ids.values())
-    for chunk in _chunks(batch_ids):
-        _link_replies_and_accepts(conn, source.id, list(chunk))
+    insert_rows(conn, interactions, likes, ignore=True)
+    _link_replies_and_accepts(conn, source.id, keys)
     result.touched_identities |= {identity_ids[records[key].author.id] for key in keys}
     result.touched_identities |= _related_authors(conn, source.id, keys, records)
 
 
-def _link_replies_and_accepts(conn: Connection, source_id: str, ids: list[int]) -> None:
+def _link_replies_and_accepts(conn: Connection, source_id: str, keys: list[str]) -> None:
     """Record reply and accept interactions for these contributions, in both directions
     (a reply stored before its parent is linked when the parent arrives)."""
-    child = contributions.alias("child")
-    other = contributions.alias("other")
-    dialect = conn.dialect.name
-    either = (child.c.id.in_(ids)) | (other.c.id.in_(ids))
-    reply = select(
-        child.c.source_id, literal("reply"), child.c.author_identity_id, other.c.id,
-        child.c.created_at,
-    ).join(other, and_(other.c.source_id == child.c.source_id,
-                       other.c.external_id == child.c.parent_external_id))
-    reply = reply.where(child.c.source_id == source_id, either)
-    accept = select(
-        child.c.source_id, literal("accept"), other.c.author_identity_id, child.c.id,
-        child.c.updated_at,
-    ).join(other, and_(other.c.source_id == child.c.source_id,
-                       other.c.external_id == child.c.thread_external_id))
-    accept = accept.where(child.c.source_id == source_id, child.c.accepted, either,
-                          child.c.id != other.c.id)
-    names = ["source_id", "kind", "actor_identity_id", "target_contribution_id", "created_at"]
-    for query in (reply, accept):
-        conn.execute(insert_ignore(dialect, interactions).from_select(names, query))
+    c = contributions.c
+    columns = (c.id, c.external_id, c.author_identity_id, c.thread_external_id,
+               c.parent_external_id, c.accepted, c.created_at, c.updated_at)
+
+    def rows_where(column: Any, values: Iterable[str], *extra: Any) -> list[Any]:
+        found: list[Any] = []
+        values = sorted(set(values))
+        for chunk in _chunks(values):
+            found += conn.execute(select(*columns).where(
+                c.source_id == source_id, column.in_(chunk), *extra)).all()
+        return found
+
+    batch = rows_where(c.external_id, keys)
+    # the other side of each link, whichever arrived first
+    children = rows_where(c.parent_external_id, keys)
+    answers = rows_where(c.thread_external_id, keys, c.accepted.is_(True))
+    wanted = {r.parent_external_id for r in batch if r.parent_external_id}
+    wanted |= {r.thread_external_id for r in batch if r.accepted}
+    by_key = {r.external_id: r for r in batch}
+    by_key.update({r.external_id: r for r in rows_where(c.external_id, wanted - set(by_key))})
+    links: dict[tuple[str, int, int], Any] = {}
+    for row in batch + children:
+        parent = by_key.get(row.parent_external_id)
+        if parent is not None and parent.id != row.id:
+            links[("reply", row.author_identity_id, parent.id)] = row.created_at
+    for row in batch + answers:
+        root = by_key.get(row.thread_external_id)
+        if row.accepted and root is not None and root.id != row.id:
+            links[("accept", root.author_identity_id, row.id)] = row.updated_at
+    insert_rows(conn, interactions, [
+        {"source_id": source_id, "kind": kind, "actor_identity_id": actor,
+         "target_contribution_id": target, "created_at": from_db_time(at)}
+        for (kind, actor, target), at in links.items()
+    ], ignore=True)
     # An answer no longer accepted loses its accept interaction.
-    rejected = select(contributions.c.id).where(
-        contributions.c.id.in_(ids), contributions.c.accepted.is_(False)
-    )
-    conn.execute(
-        interactions.delete().where(
-            interactions.c.kind == "accept", interactions.c.target_contribution_id.in_(rejected)
-        )
-    )
+    rejected = [r.id for r in batch if not r.accepted]
+    for chunk in _chunks(rejected):
+        conn.execute(interactions.delete().where(
+            interactions.c.kind == "accept", interactions.c.target_contribution_id.in_(chunk)))
 
 
 def _related_authors(

@@ -151,6 +151,7 @@ contributions = Table(
     UniqueConstraint("source_id", "external_id", name="uq_contribution_source_external"),
     Index("ix_contributions_author", "author_identity_id"),
     Index("ix_contributions_thread", "source_id", "thread_external_id"),
+    Index("ix_contributions_parent", "source_id", "parent_external_id"),
 )
 
 interactions = Table(
@@ -163,9 +164,10 @@ interactions = Table(
     Column("target_contribution_id", Integer, ForeignKey("contributions.id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint(
-        "kind", "actor_identity_id", "target_contribution_id", name="uq_interaction"
+        "target_contribution_id", "kind", "actor_identity_id", name="uq_interaction"
     ),
-    Index("ix_interactions_target", "target_contribution_id"),
+    # uq_interaction leads with the target: it serves "the likes of this contribution" too
+    Index("ix_interactions_actor", "actor_identity_id"),
 )
 
 sync_state = Table(
