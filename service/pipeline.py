@@ -121,7 +121,8 @@ def ingest_pages(
     bulk loads followed by `rebuild`). A ConnectorError mid-way keeps what was stored, is
     recorded, and ends the run."""
     report = SyncReport(source_id)
-    started = services.clock()
+    # wall time, not the reputation clock: a later pass must see itself as later
+    started = datetime.now(UTC)
     with services.engine.begin() as conn:
         info = source_info(conn, services.config, source_id)
     done = 0

@@ -82,3 +82,10 @@ def test_the_schema_command_prints_the_canonical_record(config_file: Path) -> No
     schema = json.loads(result.output)
     record = schema["$defs"]["ContributionRecord"]
     assert {"id", "kind", "author", "created"} <= set(record["required"])
+
+
+def test_the_documented_schema_is_the_one_the_code_reads(config_file: Path) -> None:
+    documented = Path(__file__).parent.parent / "docs" / "contribution.schema.json"
+    result = _run(config_file, "schema")
+    assert json.loads(documented.read_text()) == json.loads(result.output), (
+        "docs/contribution.schema.json is stale: regenerate it with `whoknows schema`")

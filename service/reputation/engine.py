@@ -14,6 +14,7 @@ from service.reputation.scoring import (
     Weights,
     score_person,
     topic_scores,
+    value_of,
 )
 from service.reputation.topics import TopicVocabulary
 
@@ -65,11 +66,12 @@ def profile_rows(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Return the profile_topics rows of one person, for every scope."""
-    facts = list(facts)
+    facts = [f for f in facts if f.topics]
     created = {f.id: f.created for f in facts}
+    valuations = {f.id: value_of(f, settings.weights, now) for f in facts}
     rows = []
     for scope, audiences in SCOPES.items():
-        breakdowns = score_person(facts, settings.weights, now, audiences)
+        breakdowns = score_person(facts, settings.weights, now, audiences, valuations)
         for score in topic_scores(breakdowns, created, settings.weights.evidence_per_topic):
             if score.score <= 0:
                 continue

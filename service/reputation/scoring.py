@@ -134,9 +134,11 @@ def score_person(
     weights: Weights,
     now: datetime,
     audiences: frozenset[str] | None = None,
+    valuations: Mapping[int, Valuation] | None = None,
 ) -> dict[str, TopicBreakdown]:
     """Return the person's topic breakdowns over the contributions in `audiences` (all
-    when None). Caps apply oldest first, per topic and thread and per topic and day."""
+    when None). Caps apply oldest first, per topic and thread and per topic and day.
+    `valuations` (by contribution id) saves valuing the same contribution twice."""
     chosen = sorted(
         (c for c in contributions if audiences is None or c.audience in audiences),
         key=lambda c: (c.created, c.id),
@@ -147,7 +149,7 @@ def score_person(
     for facts in chosen:
         if not facts.topics:
             continue
-        valuation = value_of(facts, weights, now)
+        valuation = valuations[facts.id] if valuations else value_of(facts, weights, now)
         day = facts.created.date()
         for topic in facts.topics:
             thread_key, day_key = (topic, facts.thread), (topic, day)

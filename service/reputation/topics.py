@@ -52,14 +52,18 @@ class TopicVocabulary:
 
     def from_text(self, *texts: str) -> set[str]:
         """Return the known topics mentioned in the texts."""
-        found: set[str] = set()
-        for text in texts:
-            words = tokens(text)
-            for index, word in enumerate(words):
-                for phrase, topic in self._by_first.get(word, ()):
-                    if tuple(words[index : index + len(phrase)]) == phrase:
-                        found.add(topic)
-        return found
+        words = tokens(" ".join(texts))
+        present = self._by_first.keys() & set(words)
+        if not present:
+            return set()
+        # Phrases are checked on the joined words: a substring test runs in C.
+        padded = f" {' '.join(words)} "
+        return {
+            topic
+            for first in present
+            for phrase, topic in self._by_first[first]
+            if len(phrase) == 1 or f" {' '.join(phrase)} " in padded
+        }
 
     def extract(
         self, tags: Iterable[str], texts: Iterable[str], from_tags: bool = True,
