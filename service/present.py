@@ -45,7 +45,7 @@ def print_search(result: SearchResult, query: str, audience: str, *, as_json: bo
         for ev in hit.evidence:
             title = ev.title or f"{ev.kind} {ev.contribution_id}"
             echo(f"      - [{ev.source_id}] {title}")
-            echo(f"        {ev.snippet.strip()}")
+            echo(f"        {' '.join(ev.snippet.split())}")
 
 
 def print_profile(services: pipeline.Services, who: str, *, explain: bool, audience: Audience,

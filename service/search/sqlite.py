@@ -130,6 +130,10 @@ class SqliteExpertIndex:
             total = len(ranked)
             page = ranked[query.offset:query.offset + query.limit]
             hits = self._hits(conn, match, page, people, topic_scores)
+        if query.audience != Audience.INTERNAL:
+            # the department comes from the internal directory
+            for hit in hits:
+                hit.department = None
         return SearchResult(hits=hits, total=total, query_topics=sorted(topics))
 
     def _query_topics(self, text_: str) -> set[str]:

@@ -89,6 +89,10 @@ def test_the_internal_marker_never_reaches_an_external_view(
             dumped = json.dumps([asdict(hit) for hit in result.hits], default=str)
             assert MARKER not in dumped
             assert "intranet-blog" not in dumped
+            # departments come from the internal directory
+            assert all(hit.department is None for hit in result.hits)
+    internal = services.index.search(ExpertQuery(text="claims", audience=Audience.INTERNAL))
+    assert any(hit.department for hit in internal.hits)
 
 
 def test_loading_the_demo_again_changes_nothing(demo: tuple[pipeline.Services, DemoData]) -> None:

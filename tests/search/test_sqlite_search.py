@@ -73,6 +73,7 @@ def test_an_external_search_never_sees_internal_text(community: pipeline.Service
             dumped = json.dumps([asdict(hit) for hit in result.hits], default=str)
             assert MARKER not in dumped
             assert "intranet.example" not in dumped
+            assert all(hit.department is None for hit in result.hits)
             assert all(ev.audience != "internal" for hit in result.hits for ev in hit.evidence)
     internal = json.dumps([asdict(h) for h in _search(community, MARKER).hits], default=str)
     assert MARKER in internal  # the marker is there to be found by the internal view
