@@ -45,7 +45,7 @@ __all__ = [
     "sync_source",
 ]
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 Progress = Callable[[int, int | None], None]
 
 
