@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,33 +239,32 @@ def resolve_and_recompute(services: Services, touched_identities: set[int]) -> i
     return len(people)
 
 
-def recompute(services: Services, person_ids: list[int] | None) -> int:
-    """Recompute the profiles of these people (everyone when None) and the levels of the
-    topics they touch. Returns how many profile rows were written."""
-    now = services.clock()
+def recompute(services: Services, person_ids: list[int]) -> int:
+    """Recompute the profiles of these people and the levels of the topics they touch,
+    in one transaction. Returns how many profile rows were written."""
     with services.engine.begin() as conn:
-        if person_ids is None:
-            facts = facts_by_person(conn, services, None)
-            conn.execute(delete(profile_topics))
-            targets = sorted(facts)
-        else:
-            facts = defaultdict(list)
-            for start in range(0, len(person_ids), 500):
-                chunk = person_ids[start:start + 500]
-                for person, items in facts_by_person(conn, services, chunk).items():
-                    facts[person] = items
-            targets = person_ids
-        rows = [row for person in targets
-                for row in profile_rows(person, facts.get(person, []), services.settings, now)]
-        keys = {(row["scope"], row["topic"]) for row in rows}
-        if person_ids is not None:
-            keys |= _topics_of(conn, person_ids)
-            store_profiles.replace_profiles(conn, person_ids, rows)
-        else:
-            store_profiles.replace_profiles(conn, [], rows)
-        store_profiles.refresh_levels(conn, None if person_ids is None else keys,
-                                      assign_levels)
+        rows = _profile_rows(conn, services, person_ids)
+        keys = {(row["scope"], row["topic"]) for row in rows} | _topics_of(conn, person_ids)
+        store_profiles.replace_profiles(conn, person_ids, rows)
+        store_profiles.refresh_levels(conn, keys, assign_levels)
     return len(rows)
+
+
+def _profile_rows(
+    conn: Connection, services: Services, person_ids: list[int] | None
+) -> list[dict[str, object]]:
+    now = services.clock()
+    if person_ids is None:
+        facts = facts_by_person(conn, services, None)
+        targets = sorted(facts)
+    else:
+        facts = defaultdict(list)
+        for start in range(0, len(person_ids), 500):
+            chunk = person_ids[start:start + 500]
+            facts.update(facts_by_person(conn, services, chunk))
+        targets = person_ids
+    return [row for person in targets
+            for row in profile_rows(person, facts.get(person, []), services.settings, now)]
 
 
 def facts_by_person(
@@ -288,9 +288,19 @@ def _topics_of(conn: Connection, person_ids: list[int]) -> set[tuple[str, str]]:
 def rebuild(services: Services) -> tuple[int, int]:
     """Recompute everything from the store: identities, every profile, the whole index.
 
-    Returns (profile rows, indexed documents).
+    The index is rebuilt in a second thread while the profiles are computed (SQLite does
+    the indexing without the GIL, and WAL lets the reads run beside it); the profiles are
+    written once it is done. Returns (profile rows, indexed documents).
     """
     with services.engine.begin() as conn:
         store_people.resolve_people(conn)
-    rows = recompute(services, None)
-    return rows, services.index.rebuild()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        indexing = pool.submit(services.index.rebuild)
+        with services.engine.connect() as conn:
+            rows = _profile_rows(conn, services, None)
+        documents = indexing.result()
+    with services.engine.begin() as conn:
+        conn.execute(delete(profile_topics))
+        store_profiles.replace_profiles(conn, [], rows)
+        store_profiles.refresh_levels(conn, None, assign_levels)
+    return len(rows), documents

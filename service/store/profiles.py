@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, true, tuple_, update
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from service.store.db import from_db_time
@@ -71,8 +83,12 @@ def _scoring_query(person_ids: Sequence[int] | None) -> Any:
     query = (
         select(
             c.c.id, link.c.person_id, c.c.source_id, c.c.kind, c.c.thread_external_id,
-            c.c.title, c.c.body, c.c.tags, root.c.title.label("thread_title"),
-            root.c.tags.label("thread_tags"), c.c.created_at, c.c.audience, c.c.score,
+            # raw values: SQLAlchemy's per-row JSON and DateTime processing was a third
+            # of a full rebuild; _raw_list and from_db_time read either dialect's form
+            c.c.title, c.c.body, type_coerce(c.c.tags, Text).label("tags"),
+            root.c.title.label("thread_title"),
+            type_coerce(root.c.tags, Text).label("thread_tags"),
+            type_coerce(c.c.created_at, Text).label("created_at"), c.c.audience, c.c.score,
             c.c.likes, c.c.accepted, parent_link.c.person_id.label("parent_person"),
             root_link.c.person_id.label("thread_person"), self_likes.label("self_likes"),
             sources.c.half_life_days,
@@ -102,11 +118,18 @@ def iter_scoring_rows(
     for row in result:
         yield ScoringRow(
             row.id, row.person_id, row.source_id, row.kind, row.thread_external_id,
-            row.title, row.body, row.tags or [], row.thread_title, row.thread_tags,
+            row.title, row.body, _raw_list(row.tags), row.thread_title,
+            _raw_list(row.thread_tags) if row.thread_tags is not None else None,
             from_db_time(row.created_at), row.audience, row.score, row.likes,  # type: ignore[arg-type]
             bool(row.accepted), row.parent_person, row.thread_person, row.self_likes or 0,
             row.half_life_days,
         )
+
+
+def _raw_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return json.loads(value) if isinstance(value, str) else list(value)
 
 
 def all_person_ids(conn: Connection) -> list[int]:
