@@ -61,6 +61,9 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Whether e-mails this source gives are verified (only verified e-mails merge people).
     verified_emails: bool = True
     topics: TopicOptions = TopicOptions()
+    #: Connector-specific settings (e.g. a StackExchange `site`, a JSON field mapping);
+    #: each connector validates its own and names the bad key.
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
