@@ -22,7 +22,9 @@ test: $(BIN)/python
 	$(BIN)/python -m pytest
 
 lint: venv
+	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/ruff check service tests bench
+	$(BIN)/mypy service --ignore-missing-imports
 
 bench: venv
 	$(BIN)/python bench/run.py

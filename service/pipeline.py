@@ -244,7 +244,8 @@ def recompute(services: Services, person_ids: list[int]) -> int:
     in one transaction. Returns how many profile rows were written."""
     with services.engine.begin() as conn:
         rows = _profile_rows(conn, services, person_ids)
-        keys = {(row["scope"], row["topic"]) for row in rows} | _topics_of(conn, person_ids)
+        keys = {(str(row["scope"]), str(row["topic"])) for row in rows}
+        keys |= _topics_of(conn, person_ids)
         store_profiles.replace_profiles(conn, person_ids, rows)
         store_profiles.refresh_levels(conn, keys, assign_levels)
     return len(rows)

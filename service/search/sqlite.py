@@ -177,15 +177,15 @@ class SqliteExpertIndex:
                 f"aud{a}" for a in VISIBLE_AUDIENCES[query.audience]) + ")")
         filtered = bool(query.sources or query.since)
         limit = CANDIDATE_DOCS * (5 if filtered else 1)
-        match, ranked = "", []
+        match, ranked = "", list[Any]()
         for expression in expressions:
             match = f"{_TEXT_COLUMNS} : ({expression}){facet}"
             # BM25 costs the same for every match: score only the newest MAX_SCORED
             # matches (exact whenever fewer match), so a common word stays fast.
-            ranked = conn.exec_driver_sql(
+            ranked = list(conn.exec_driver_sql(
                 f"SELECT rowid, rel FROM (SELECT rowid, -{_BM25} AS rel FROM contribution_fts "
                 "WHERE contribution_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
-                "ORDER BY rel DESC LIMIT ?", (match, MAX_SCORED, limit)).all()
+                "ORDER BY rel DESC LIMIT ?", (match, MAX_SCORED, limit)).all())
             if len(ranked) >= ENOUGH_DOCS:
                 break
         return match, self._visible(conn, ranked, query)

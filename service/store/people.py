@@ -108,7 +108,7 @@ def _save_person(conn: Connection, person: ResolvedPerson, existing: dict[int, A
               "department": person.department}
     if person.person_id is None:
         result = conn.execute(people.insert().values(opt_out_external=False, **values))
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
     old = existing[person.person_id]
     if any(getattr(old, key) != value for key, value in values.items()):
         conn.execute(update(people).where(people.c.id == person.person_id).values(**values))

@@ -95,12 +95,12 @@ def record_error(conn: Connection, source_id: str, message: str, cursor: str | N
 
 def list_sources(conn: Connection) -> list[SourceStatus]:
     """Every known source with its sync state and counts."""
-    counts = dict(conn.execute(
+    counts: dict[str, int] = dict(conn.execute(
         select(contributions.c.source_id, func.count())
         .where(contributions.c.deleted.is_(False))
         .group_by(contributions.c.source_id)
     ).all())
-    errors = dict(conn.execute(
+    errors: dict[str, int] = dict(conn.execute(
         select(sync_errors.c.source_id, func.count()).group_by(sync_errors.c.source_id)
     ).all())
     rows = conn.execute(
