@@ -27,7 +27,8 @@ lint: venv
 	$(BIN)/mypy service --ignore-missing-imports
 
 bench: venv
-	$(BIN)/python bench/run.py
+	test -f bench/out/data/queries.txt || $(BIN)/python bench/generate.py bench/out/data
+	$(BIN)/python bench/run.py bench/out/data --db bench/out/bench.db
 
 clean:
 	rm -rf $(VENV) var
