@@ -253,6 +253,18 @@ def demo(state: _State, end: datetime | None) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.pass_obj
+@_fail_cleanly
+def serve(state: _State, host: str, port: int) -> None:
+    """Serve the HTTP API for local use (production: gunicorn 'service.api.wsgi:app')."""
+    from service.api import create_app
+
+    create_app({"SERVICES": state.services}).run(host=host, port=port)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the canonical contribution record."""
     click.echo(json.dumps(msgspec.json.schema(ContributionRecord), indent=2))

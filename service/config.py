@@ -56,6 +56,8 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str | None = None
     #: Name of the environment variable holding the credentials (never the secret itself).
     credentials_env: str | None = None
+    #: Name of the environment variable holding the secret that signs pushed webhooks.
+    webhook_secret_env: str | None = None
     half_life_days: float | None = None
     schedule: str | None = None
     #: Whether e-mails this source gives are verified (only verified e-mails merge people).
@@ -96,6 +98,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     base_dir: str = "."
     #: source id -> credentials read from the environment variable the source names
     secrets: dict[str, str] = msgspec.field(default_factory=dict)
+    #: source id -> webhook signing secret, read the same way
+    webhook_secrets: dict[str, str] = msgspec.field(default_factory=dict)
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -136,7 +140,12 @@ def load_config(
         for source in config.sources
         if source.credentials_env and source.credentials_env in env
     }
-    return msgspec.structs.replace(config, secrets=secrets)
+    webhook_secrets = {
+        source.id: env[source.webhook_secret_env]
+        for source in config.sources
+        if source.webhook_secret_env and source.webhook_secret_env in env
+    }
+    return msgspec.structs.replace(config, secrets=secrets, webhook_secrets=webhook_secrets)
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:

@@ -62,14 +62,14 @@ def _ensure_state(conn: Connection, source_id: str) -> None:
 
 
 def commit_cursor(conn: Connection, source_id: str, cursor: str | None, items: int) -> None:
-    """Remember the cursor after a stored page (in the page's own transaction)."""
+    """Remember the cursor after a stored page (in the page's own transaction). A page
+    with no cursor (an import, a pushed batch) leaves the pull cursor where it was."""
     _ensure_state(conn, source_id)
-    conn.execute(
-        update(sync_state)
-        .where(sync_state.c.source_id == source_id)
-        .values(cursor=cursor, items_total=sync_state.c.items_total + items,
-                last_run_at=datetime.now(UTC))
-    )
+    values: dict[str, Any] = {"items_total": sync_state.c.items_total + items,
+                              "last_run_at": datetime.now(UTC)}
+    if cursor is not None:
+        values["cursor"] = cursor
+    conn.execute(update(sync_state).where(sync_state.c.source_id == source_id).values(**values))
 
 
 def reset_cursor(conn: Connection, source_id: str) -> None:

@@ -1,0 +1,38 @@
+"""The HTTP API: a Flask app factory, one blueprint per resource, problem+json errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from service import pipeline
+from service.api import errors
+from service.config import load_config
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Return the API app.
+
+    `test_config` may carry `SERVICES` (an opened `pipeline.Services`) or `WHOKNOWS_CONFIG`
+    (a configuration file path); otherwise the configuration is read as the CLI reads it.
+    """
+    app = Flask(__name__)
+    app.config.update(test_config or {})
+    services = app.config.get("SERVICES")
+    if services is None:
+        services = pipeline.open_services(load_config(app.config.get("WHOKNOWS_CONFIG")))
+    app.extensions["whoknows"] = services
+    errors.init_app(app)
+
+    from service.api.health import health
+
+    app.register_blueprint(health)
+    return app
+
+
+def services_of(app: Flask) -> pipeline.Services:
+    """The pipeline services the app was created with."""
+    return app.extensions["whoknows"]  # type: ignore[no-any-return]

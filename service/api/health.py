@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+from service.api.errors import ApiError
+
+__all__ = ["health"]
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """The process is up."""
+    return jsonify(status="ok")
+
+
+@health.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    """The store and the index answer."""
+    services = current_app.extensions["whoknows"]
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.exec_driver_sql("SELECT rowid FROM contribution_fts LIMIT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        raise ApiError(503, "the store or the search index is not reachable") from exc
+    return jsonify(status="ready", store="ok", index="ok")
