@@ -13,6 +13,7 @@ import click
 import msgspec
 
 from service import pipeline
+from service.api.scopes import ALL_SCOPES
 from service.config import ConfigError, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError
@@ -20,6 +21,7 @@ from service.directory import DirectoryError, read_directory_csv
 from service.model import Audience, ContributionRecord
 from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
+from service.store import clients as store_clients
 from service.store import people as store_people
 from service.store import sync as store_sync
 
@@ -250,6 +252,49 @@ def demo(state: _State, end: datetime | None) -> None:
 
     day = (end.date() if end else date.today())
     load_demo(state.services, day, echo=click.echo)
+
+
+@cli.group()
+def clients() -> None:
+    """OAuth2 clients of the API (client credentials)."""
+
+
+@clients.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(list(ALL_SCOPES)), help="Repeat for several scopes.")
+@click.option("--audience", type=click.Choice([a.value for a in Audience]), required=True)
+@click.pass_obj
+@_fail_cleanly
+def clients_create(state: _State, name: str, scopes: tuple[str, ...], audience: str) -> None:
+    """Create a client; its secret is shown once."""
+    with state.services.engine.begin() as conn:
+        client_id, secret = store_clients.create_client(conn, name, list(scopes), audience)
+    click.echo(f"client_id:     {client_id}\nclient_secret: {secret}  (shown once)")
+
+
+@clients.command("list")
+@click.pass_obj
+@_fail_cleanly
+def clients_list(state: _State) -> None:
+    """List clients (never their secrets)."""
+    with state.services.engine.connect() as conn:
+        for client in store_clients.list_clients(conn):
+            status = "revoked" if client.revoked else "active"
+            click.echo(f"{client.client_id}  {client.name:<24} {client.audience:<9} "
+                       f"{' '.join(client.scopes)}  {status}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@click.pass_obj
+@_fail_cleanly
+def clients_revoke(state: _State, client_id: str) -> None:
+    """Revoke a client: it can get no new token."""
+    with state.services.engine.begin() as conn:
+        if not store_clients.revoke_client(conn, client_id):
+            raise click.ClickException(f"no active client {client_id!r}")
+    click.echo(f"revoked {client_id}")
 
 
 @cli.command()

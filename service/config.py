@@ -89,8 +89,37 @@ class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     evidence_per_topic: int = 5
 
 
+class ExternalIssuer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An enterprise OpenID Connect provider whose access tokens the API accepts."""
+
+    issuer: str
+    jwks_url: str
+    #: the `aud` its tokens carry for this API
+    audience: str
+    #: claims holding permissions (space-separated string or list), e.g. ["scp", "roles"]
+    scope_claims: list[str] = msgspec.field(default_factory=lambda: ["scope", "scp", "roles"])
+    #: provider value -> our scope, e.g. {"Experts.Read" = "experts:read"}
+    scope_map: dict[str, str] = msgspec.field(default_factory=dict)
+    #: the claim naming the caller's audience (internal/external/partner), and the
+    #: audience when the claim is absent
+    audience_claim: str = "audience_group"
+    default_audience: AudienceName = "internal"
+
+
+class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: the `iss` of the tokens whoknows issues (its public base URL)
+    issuer: str = "http://127.0.0.1:8080"
+    #: the `aud` of those tokens
+    resource: str = "whoknows-api"
+    #: RS256 private key (PEM); created on first start when missing
+    signing_key_file: str = "var/signing-key.pem"
+    token_lifetime_seconds: int = 600
+    external_issuers: list[ExternalIssuer] = msgspec.field(default_factory=list)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
+    api: ApiConfig = ApiConfig()
     search: SearchConfig = SearchConfig()
     reputation: ReputationConfig = ReputationConfig()
     sources: list[SourceConfig] = msgspec.field(default_factory=list)
@@ -149,7 +178,7 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation"):
+    for section in ("database", "search", "reputation", "api"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -187,6 +216,8 @@ def _check(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: {key}.url: required for a {source.kind} source")
         if source.half_life_days is not None and source.half_life_days <= 0:
             raise ConfigError(f"{file}: {key}.half_life_days: must be positive")
+    if not 30 <= config.api.token_lifetime_seconds <= 86400:
+        raise ConfigError(f"{file}: api.token_lifetime_seconds: must be between 30 and 86400")
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url

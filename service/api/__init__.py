@@ -8,6 +8,8 @@ from flask import Flask
 
 from service import pipeline
 from service.api import errors
+from service.api.keys import load_signing_key
+from service.api.oauth import init_oauth
 from service.config import load_config
 
 __all__ = ["create_app"]
@@ -26,10 +28,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         services = pipeline.open_services(load_config(app.config.get("WHOKNOWS_CONFIG")))
     app.extensions["whoknows"] = services
     errors.init_app(app)
+    key = app.config.get("SIGNING_KEY") or load_signing_key(
+        services.config.resolve_path(services.config.api.signing_key_file))
+    app.extensions["whoknows_signing_key"] = key
+    app.extensions["whoknows_oauth_server"] = init_oauth(
+        app, services.config.api, key, services.engine)
 
+    from service.api.experts import experts
     from service.api.health import health
+    from service.api.tokens import tokens
 
     app.register_blueprint(health)
+    app.register_blueprint(tokens)
+    app.register_blueprint(experts, url_prefix="/v1")
     return app
 
 

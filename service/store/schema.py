@@ -37,6 +37,7 @@ __all__ = [
     "sync_state",
     "sync_errors",
     "profile_topics",
+    "api_clients",
 ]
 
 metadata = MetaData()
@@ -189,6 +190,19 @@ sync_errors = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("cursor", Text),
     Column("message", Text, nullable=False),
+)
+
+# OAuth2 clients of the built-in authorization server (secrets stored hashed).
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("scopes", String(255), nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 profile_topics = Table(

@@ -1,0 +1,69 @@
+"""An API app on the real pipeline, with a small community and clients per audience."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import pipeline
+from service.api import create_app
+from service.connectors.base import Page
+from service.store import clients as store_clients
+from tests.records import author, record
+
+MARKER = "QQX-INTERNAL-7731"
+
+
+@dataclass
+class Api:
+    app: Flask
+    client: FlaskClient
+    services: pipeline.Services
+
+    def token(self, scopes: list[str], audience: str = "internal") -> str:
+        with self.services.engine.begin() as conn:
+            client_id, secret = store_clients.create_client(conn, "test", scopes, audience)
+        response = self.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                    auth=(client_id, secret))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return str(response.get_json()["access_token"])
+
+    def get(self, path: str, token: str | None, **params: object):  # type: ignore[no-untyped-def]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.get(path, query_string=params, headers=headers)
+
+
+def _load(services: pipeline.Services) -> None:
+    def ingest(source: str, records: list) -> None:  # type: ignore[type-arg]
+        pipeline.ingest_pages(services, source, [Page(records, cursor=None)], full_pass=False)
+
+    ingest("blog", [
+        record("b1", "dana", kind="blog_post", email="dana@corp.example",
+               title=f"Claims adjudication internals {MARKER}",
+               text=f"Our medical insurance claims engine {MARKER}", tags=["claims"],
+               url=f"https://intranet.example/{MARKER}"),
+    ])
+    ingest("forum", [
+        record("q1", "cust1", kind="question", email="c1@customer.example",
+               title="How are medical insurance claims adjudicated?", tags=["claims"]),
+        record("a1", "dana_f", email="dana@corp.example", thread="q1", accepted=True,
+               liked_by=[author("cust1")], likes=1,
+               text="Medical insurance claims go through adjudication rules"),
+    ] + [record(f"a{i}", f"helper{i}", thread="q1", text=f"claims tip number {i}")
+         for i in range(2, 8)])
+
+
+@pytest.fixture
+def api(services: pipeline.Services) -> Api:
+    _load(services)
+    app = create_app({"SERVICES": services, "TESTING": True})
+    return Api(app, app.test_client(), services)
+
+
+@pytest.fixture
+def token_for(api: Api) -> Callable[..., str]:
+    return api.token

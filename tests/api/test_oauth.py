@@ -1,0 +1,89 @@
+"""Tokens: issued by client credentials, and every bad token rejected with 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from service.api.scopes import EXPERTS_READ, PROFILES_READ
+from tests.api.conftest import Api
+
+
+def _sign(api: Api, claims: dict, key: RSAKey | None = None) -> str:  # type: ignore[type-arg]
+    own = api.app.extensions["whoknows_signing_key"]
+    if key is not None:  # a stranger's key, under no kid we know
+        return jwt.encode({"alg": "RS256"}, claims, KeySet([key]))
+    return jwt.encode({"alg": "RS256", "kid": own.kid}, claims, KeySet([own.key]))
+
+
+def _claims(api: Api, **overrides: object) -> dict:  # type: ignore[type-arg]
+    config = api.services.config.api
+    now = int(time.time())
+    return {"iss": config.issuer, "aud": config.resource, "sub": "c", "client_id": "c",
+            "iat": now, "exp": now + 60, "jti": "x", "scope": EXPERTS_READ,
+            "audience_group": "internal", **overrides}
+
+
+def test_client_credentials_give_a_working_rs256_token(api: Api) -> None:
+    token = api.token([EXPERTS_READ], "external")
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["alg"] == "RS256"
+    keys = api.client.get("/.well-known/jwks.json").get_json()
+    decoded = jwt.decode(token, KeySet.import_key_set(keys))
+    assert decoded.claims["audience_group"] == "external"
+    assert api.get("/v1/experts", token, q="claims").status_code == 200
+
+
+def test_a_wrong_secret_gets_no_token(api: Api) -> None:
+    response = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=("wk_nobody", "nope"))
+    assert response.status_code in (400, 401)
+    assert "access_token" not in response.get_data(as_text=True)
+
+
+def test_no_token_is_401_with_www_authenticate(api: Api) -> None:
+    response = api.get("/v1/experts", None, q="claims")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.mimetype == "application/problem+json"
+
+
+def test_bad_tokens_are_rejected(api: Api) -> None:
+    stranger = RSAKey.generate_key(2048, private=True)
+    bad = {
+        "expired": _sign(api, _claims(api, exp=int(time.time()) - 10)),
+        "wrong key": _sign(api, _claims(api), key=stranger),
+        "wrong issuer": _sign(api, _claims(api, iss="https://evil.example")),
+        "wrong audience": _sign(api, _claims(api, aud="someone-else")),
+        "garbage": "not.a.token",
+    }
+    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(_claims(api)).encode()).rstrip(b"=").decode()
+    bad["alg none"] = f"{header}.{body}."
+    good = _sign(api, _claims(api))
+    assert api.get("/v1/experts", good, q="claims").status_code == 200
+    for name, token in bad.items():
+        response = api.get("/v1/experts", token, q="claims")
+        assert response.status_code == 401, name
+
+
+def test_a_missing_scope_is_403_naming_it(api: Api) -> None:
+    token = api.token([PROFILES_READ])
+    response = api.get("/v1/experts", token, q="claims")
+    assert response.status_code == 403
+    assert EXPERTS_READ in response.get_json()["detail"]
+
+
+def test_a_revoked_client_gets_no_new_token(api: Api) -> None:
+    from service.store import clients as store_clients
+
+    with api.services.engine.begin() as conn:
+        client_id, secret = store_clients.create_client(conn, "x", [EXPERTS_READ], "internal")
+        store_clients.revoke_client(conn, client_id)
+    response = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(client_id, secret))
+    assert response.status_code in (400, 401)
