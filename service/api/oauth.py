@@ -85,7 +85,7 @@ class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         self.key = key
 
     def get_jwks(self) -> KeySet:
-        return KeySet.import_key_set(self.key.private_jwks())
+        return KeySet.import_key_set(self.key.private_jwks())  # type: ignore[arg-type]
 
     def get_audiences(self, client: _Client, user: Any, scope: str) -> str:
         return self.config.resource
@@ -120,7 +120,7 @@ class _Issuers:
 
     def __init__(self, config: ApiConfig, key: SigningKey) -> None:
         self.config = config
-        self.own = KeySet.import_key_set(key.public_jwks())
+        self.own = KeySet.import_key_set(key.public_jwks())  # type: ignore[arg-type]
         self.external = {issuer.issuer: (issuer, _Jwks(issuer.jwks_url))
                          for issuer in config.external_issuers}
 
