@@ -36,11 +36,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from service.api.experts import experts
     from service.api.health import health
+    from service.api.people import people
     from service.api.tokens import tokens
+    from service.api.topics import topics
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    app.register_blueprint(experts, url_prefix="/v1")
+    for blueprint in (experts, people, topics):
+        app.register_blueprint(blueprint, url_prefix="/v1")
     return app
 
 

@@ -1,0 +1,94 @@
+"""People: a profile by id or by e-mail, and a person's contributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema, fields, validate
+
+from service.api.errors import ApiError
+from service.api.experts import decode_cursor, encode_cursor, load_query
+from service.api.oauth import current_caller, require_oauth
+from service.api.scopes import PROFILES_READ
+from service.model import VISIBLE_AUDIENCES, Audience
+from service.store import profiles as store_profiles
+from service.store import queries
+
+__all__ = ["people"]
+
+people = Blueprint("people", __name__)
+
+
+class LookupSchema(Schema):
+    email = fields.Email(required=True)
+
+
+class PageSchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(load_default=None)
+
+
+def _visible_person(person_id: int) -> dict[str, Any]:
+    """The person as the caller may see them, or a 404 that says no more than 'not found'."""
+    caller = current_caller()
+    audiences = [str(a) for a in VISIBLE_AUDIENCES[caller.audience]]
+    with current_app.extensions["whoknows"].engine.connect() as conn:
+        found = queries.person_summary(conn, person_id, audiences,
+                                       hide_opted_out=caller.audience != Audience.INTERNAL)
+        if found is None:
+            raise ApiError(404, f"no person {person_id} is visible to this client")
+        scope = "all" if caller.audience == Audience.INTERNAL else "public"
+        topics = store_profiles.person_topics(conn, person_id, scope)
+    if caller.audience != Audience.INTERNAL:
+        found["department"] = None
+        found["email"] = None
+    found["topics"] = [
+        {"topic": row.topic, "score": round(row.score, 4), "level": row.level,
+         "contributions": row.contributions,
+         "evidence": [item[0] for item in row.evidence],
+         "last_active": row.last_active.isoformat() if row.last_active else None}
+        for row in topics
+    ]
+    return found
+
+
+@people.get("/people/<int:person_id>")
+@require_oauth(PROFILES_READ)
+def get_person(person_id: int) -> ResponseReturnValue:
+    """A person's expertise profile."""
+    return jsonify(_visible_person(person_id))
+
+
+@people.get("/people")
+@require_oauth(PROFILES_READ)
+def find_person() -> ResponseReturnValue:
+    """Look a person up by e-mail (the CRM knows its contacts by e-mail)."""
+    email = load_query(LookupSchema())["email"]
+    with current_app.extensions["whoknows"].engine.connect() as conn:
+        person_id = queries.person_by_email(conn, email)
+    if person_id is None:
+        raise ApiError(404, "nobody with this e-mail is visible to this client")
+    try:
+        return jsonify(_visible_person(person_id))
+    except ApiError as exc:
+        raise ApiError(404, "nobody with this e-mail is visible to this client") from exc
+
+
+@people.get("/people/<int:person_id>/contributions")
+@require_oauth(PROFILES_READ)
+def person_contributions(person_id: int) -> ResponseReturnValue:
+    """The person's contributions the caller may see, newest first, paged."""
+    _visible_person(person_id)
+    params = load_query(PageSchema())
+    offset = decode_cursor(params["cursor"]) if params["cursor"] else 0
+    audiences = [str(a) for a in VISIBLE_AUDIENCES[current_caller().audience]]
+    with current_app.extensions["whoknows"].engine.connect() as conn:
+        items, total = queries.person_contributions(conn, person_id, audiences,
+                                                    params["limit"], offset)
+    following = offset + len(items)
+    return jsonify(items=items, total=total,
+                   next_cursor=encode_cursor(following) if following < total else None)
+
+
