@@ -116,6 +116,7 @@ class SyncReport:
 def ingest_pages(
     services: Services, source_id: str, pages: Iterable[Page], *, full_pass: bool,
     progress: Progress | None = None, recompute_people: bool = True,
+    on_page: Callable[[store_contributions.BatchResult], None] | None = None,
 ) -> SyncReport:
     """Store pages one transaction each (batch, index, cursor together), then resolve
     identities and recompute the people touched (unless `recompute_people` is False, for
@@ -141,6 +142,8 @@ def ingest_pages(
                 store_sync.commit_cursor(conn, source_id, page.cursor, len(page.records))
             report.pages += 1
             report.batch.merge(result)
+            if on_page:
+                on_page(result)
             report.errors.extend(page.errors)
             done += len(page.records)
             if progress:

@@ -22,6 +22,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     (a configuration file path); otherwise the configuration is read as the CLI reads it.
     """
     app = Flask(__name__)
+    # 1,000 records of a few KB each fit well under this; more is a 413
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.config.update(test_config or {})
     services = app.config.get("SERVICES")
     if services is None:
@@ -34,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["whoknows_oauth_server"] = init_oauth(
         app, services.config.api, key, services.engine)
 
+    from service.api.contributions import contributions
     from service.api.experts import experts
     from service.api.health import health
     from service.api.people import people
@@ -42,7 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics):
+    for blueprint in (experts, people, topics, contributions):
         app.register_blueprint(blueprint, url_prefix="/v1")
     return app
 

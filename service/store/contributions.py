@@ -43,6 +43,8 @@ class BatchResult:
     deleted_ids: list[int] = field(default_factory=list)
     #: Identities whose reputation may have changed.
     touched_identities: set[int] = field(default_factory=set)
+    #: external id -> created | updated | unchanged, for this batch's records (not merged)
+    outcome: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: BatchResult) -> None:
         self.inserted += other.inserted
@@ -186,10 +188,13 @@ def store_batch(
             new_rows.append({"source_id": source.id, "external_id": key,
                              "audience": source.audience, "seen_at": seen_at, **row})
             touched_keys.append(key)
+            result.outcome[key] = "created"
         elif _differs(old, row):
             changed_rows.append({"_id": old["id"], "seen_at": seen_at, **row})
             touched_keys.append(key)
+            result.outcome[key] = "updated"
         else:
+            result.outcome[key] = "unchanged"
             unchanged_ids.append(old["id"])
     insert_rows(conn, contributions, new_rows)
     if changed_rows:
