@@ -26,6 +26,7 @@ from service.reputation.scoring import ContributionFacts, Weights
 from service.reputation.topics import TopicVocabulary, load_vocabulary
 from service.search.sqlite import SqliteExpertIndex
 from service.store import contributions as store_contributions
+from service.store import erasure as store_erasure
 from service.store import people as store_people
 from service.store import profiles as store_profiles
 from service.store import sync as store_sync
@@ -37,6 +38,7 @@ __all__ = [
     "Services",
     "SyncReport",
     "import_jsonl",
+    "erase_person",
     "facts_by_person",
     "ingest_pages",
     "open_services",
@@ -308,3 +310,15 @@ def rebuild(services: Services) -> tuple[int, int]:
         store_profiles.replace_profiles(conn, [], rows)
         store_profiles.refresh_levels(conn, None, assign_levels)
     return len(rows), documents
+
+
+def erase_person(services: Services, person_id: int, suppress: bool = True) -> bool:
+    """Erase a person from the store and the index (one transaction), then refresh the
+    levels of the topics they were on. Returns False when there is no such person."""
+    with services.engine.begin() as conn:
+        erased = store_erasure.erase_person(conn, person_id, suppress)
+        if erased is None:
+            return False
+        services.index.update([], erased.contribution_ids, conn)
+        store_profiles.refresh_levels(conn, erased.topics, assign_levels)
+    return True

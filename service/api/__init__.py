@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["whoknows_oauth_server"] = init_oauth(
         app, services.config.api, key, services.engine)
 
+    from service.api.admin import admin
     from service.api.contributions import contributions
     from service.api.experts import experts
     from service.api.health import health
@@ -45,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics, contributions):
+    for blueprint in (experts, people, topics, contributions, admin):
         app.register_blueprint(blueprint, url_prefix="/v1")
     return app
 

@@ -7,7 +7,7 @@ again updates in place and never duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from service.model import AuthorRecord, ContributionRecord, normalise_email
 from service.store.db import from_db_time, insert_rows, to_utc
+from service.store.erasure import suppressed_authors
 from service.store.schema import contributions, identities, interactions
 
 __all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
@@ -169,6 +170,13 @@ def store_batch(
     Within a batch the last record for an id wins.
     """
     latest: dict[str, ContributionRecord] = {record.id: record for record in records}
+    gone = suppressed_authors(conn, source.id, [r.author for r in latest.values()]
+                              + [liker for r in latest.values() for liker in r.liked_by])
+    suppressed = [key for key, r in latest.items() if r.author.id in gone]
+    if gone:
+        # erased people: their records are not stored again, their likes not counted
+        latest = {key: replace(r, liked_by=[x for x in r.liked_by if x.id not in gone])
+                  for key, r in latest.items() if r.author.id not in gone}
     authors = [r.author for r in latest.values()]
     authors += [liker for r in latest.values() for liker in r.liked_by]
     identity_ids = upsert_identities(conn, source, authors)
@@ -177,6 +185,7 @@ def store_batch(
         for key, record in latest.items()
     }
     result = BatchResult()
+    result.outcome.update({key: "suppressed" for key in suppressed})
     existing = _existing(conn, source.id, list(values))
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []

@@ -38,6 +38,7 @@ __all__ = [
     "sync_errors",
     "profile_topics",
     "api_clients",
+    "suppressions",
 ]
 
 metadata = MetaData()
@@ -203,6 +204,19 @@ api_clients = Table(
     Column("audience", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Erased people: their accounts and e-mails are never stored again by a sync.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64)),
+    Column("external_id", String(255)),
+    Column("email", String(320)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_suppressions_account", "source_id", "external_id"),
+    Index("ix_suppressions_email", "email"),
 )
 
 profile_topics = Table(

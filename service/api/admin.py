@@ -1,0 +1,117 @@
+"""Admin: sources and their sync, manual links and unlinks, erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from service import pipeline
+from service.api.errors import ApiError
+from service.api.oauth import require_oauth
+from service.api.scopes import ADMIN
+from service.config import ConfigError
+from service.connectors import build_connector
+from service.store import people as store_people
+from service.store import sync as store_sync
+
+__all__ = ["admin"]
+
+admin = Blueprint("admin", __name__)
+
+
+def _services() -> pipeline.Services:
+    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+@admin.get("/sources")
+@require_oauth(ADMIN)
+def list_sources() -> ResponseReturnValue:
+    """Every source with its sync status and error count."""
+    with _services().engine.connect() as conn:
+        items = [{"id": s.id, "kind": s.kind, "audience": s.audience, "name": s.name,
+                  "contributions": s.contributions, "last_run_at": _time(s.last_run_at),
+                  "last_success_at": _time(s.last_success_at), "last_error": s.last_error,
+                  "errors": s.errors} for s in store_sync.list_sources(conn)]
+    return jsonify(items=items)
+
+
+@admin.post("/sources/<source_id>/sync")
+@require_oauth(ADMIN)
+def sync_source(source_id: str) -> ResponseReturnValue:
+    """Run the source's connector now, from its cursor; `?full=true` starts over."""
+    services = _services()
+    source = services.config.source(source_id)
+    if source is None:
+        raise ApiError(404, f"no configured source {source_id!r}")
+    if source.kind == "push":
+        raise ApiError(409, f"source {source_id!r} is a push source: it has nothing to pull")
+    full = request.args.get("full", "false").lower() == "true"
+    try:
+        report = pipeline.sync_source(
+            services, source_id,
+            lambda s: build_connector(s, services.config.secrets.get(s.id)), full=full)
+    except ConfigError as exc:
+        raise ApiError(409, str(exc)) from exc
+    batch = report.batch
+    return jsonify(source=source_id, pages=report.pages, created=batch.inserted,
+                   updated=batch.updated, unchanged=batch.unchanged,
+                   deleted=report.flagged_deleted, skipped=len(report.errors),
+                   people_recomputed=report.people_recomputed, failed=report.failed)
+
+
+def _identity(conn: Any, value: Any, field: str) -> int:
+    if not isinstance(value, dict) or not all(
+            isinstance(value.get(k), str) and value.get(k) for k in ("source", "account")):
+        raise ApiError(400, f"{field}: an object {{\"source\": ..., \"account\": ...}}",
+                       errors={field: ["must name a source and an account"]})
+    identity = store_people.find_identity(conn, value["source"], value["account"])
+    if identity is None:
+        raise ApiError(404, f"{field}: no such account", errors={field: ["unknown account"]})
+    return identity
+
+
+@admin.post("/people/<int:person_id>/links")
+@require_oauth(ADMIN)
+def link(person_id: int) -> ResponseReturnValue:
+    """Manually link an account to this person."""
+    body = request.get_json(silent=True) or {}
+    services = _services()
+    with services.engine.begin() as conn:
+        identity = _identity(conn, body.get("identity"), "identity")
+        anchor = store_people.person_identities(conn, person_id)
+        if not anchor:
+            raise ApiError(404, f"no person {person_id}")
+        store_people.add_manual_link(conn, anchor[0], identity)
+    pipeline.resolve_and_recompute(services, set())
+    with services.engine.connect() as conn:
+        person = store_people.person_of(conn, identity)
+    return jsonify(person_id=person, identity_id=identity, method="manual"), 201
+
+
+@admin.delete("/people/<int:person_id>/links/<int:identity_id>")
+@require_oauth(ADMIN)
+def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
+    """Split an account off this person, for good (never merged back automatically)."""
+    services = _services()
+    with services.engine.begin() as conn:
+        if store_people.person_of(conn, identity_id) != person_id:
+            raise ApiError(404, f"identity {identity_id} is not linked to person {person_id}")
+        store_people.block_link(conn, identity_id, person_id)
+    pipeline.resolve_and_recompute(services, set())
+    return "", 204
+
+
+@admin.delete("/people/<int:person_id>")
+@require_oauth(ADMIN)
+def erase(person_id: int) -> ResponseReturnValue:
+    """Erase the person: identities, contributions, index entries; their accounts and
+    e-mails are suppressed so no later sync brings them back."""
+    if not pipeline.erase_person(_services(), person_id):
+        raise ApiError(404, f"no person {person_id}")
+    return "", 204
