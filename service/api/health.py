@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -30,3 +32,12 @@ def readyz() -> ResponseReturnValue:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         raise ApiError(503, "the store or the search index is not reachable") from exc
     return jsonify(status="ready", store="ok", index="ok")
+
+
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.yaml"
+
+
+@health.get("/openapi.yaml")
+def openapi() -> ResponseReturnValue:
+    """The API contract."""
+    return Response(OPENAPI_FILE.read_text(encoding="utf-8"), mimetype="application/yaml")

@@ -15,6 +15,7 @@ from service.api.scopes import PROFILES_READ
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.store import profiles as store_profiles
 from service.store import queries
+from service.store.db import from_db_time
 
 __all__ = ["people"]
 
@@ -48,10 +49,15 @@ def _visible_person(person_id: int) -> dict[str, Any]:
         {"topic": row.topic, "score": round(row.score, 4), "level": row.level,
          "contributions": row.contributions,
          "evidence": [item[0] for item in row.evidence],
-         "last_active": row.last_active.isoformat() if row.last_active else None}
+         "last_active": _iso(row.last_active)}
         for row in topics
     ]
     return found
+
+
+def _iso(value: Any) -> str | None:
+    found = from_db_time(value)
+    return found.isoformat() if found else None
 
 
 @people.get("/people/<int:person_id>")

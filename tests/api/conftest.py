@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 
 from service import pipeline
 from service.api import create_app
@@ -16,6 +21,31 @@ from service.store import clients as store_clients
 from tests.records import author, record
 
 MARKER = "QQX-INTERNAL-7731"
+SPEC = OpenAPI.from_file_path(
+    str(Path(__file__).parents[2] / "openapi.yaml"),
+    config=Config(extra_media_type_deserializers={"application/problem+json": json.loads}),
+)
+
+
+class _SentRequest(WerkzeugOpenAPIRequest):
+    """The request as sent; its body stream is spent once the app has answered, and
+    response validation needs only the operation it matched."""
+
+    @property
+    def body(self) -> bytes | None:
+        return b""
+
+
+class ContractClient(FlaskClient):
+    """A test client that holds every response it receives to openapi.yaml."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if response.request.path.startswith(("/v1/", "/oauth/", "/.well-known/", "/healthz",
+                                             "/readyz")):
+            SPEC.validate_response(_SentRequest(response.request),
+                                   WerkzeugOpenAPIResponse(response))
+        return response
 
 
 @dataclass
@@ -61,6 +91,7 @@ def _load(services: pipeline.Services) -> None:
 def api(services: pipeline.Services) -> Api:
     _load(services)
     app = create_app({"SERVICES": services, "TESTING": True})
+    app.test_client_class = ContractClient
     return Api(app, app.test_client(), services)
 
 

@@ -11,7 +11,7 @@ import pytest
 from service import pipeline
 from service.api import create_app
 from service.config import ExternalIssuer
-from tests.api.conftest import MARKER, Api, _load
+from tests.api.conftest import MARKER, Api, ContractClient, _load
 from tests.oidc.harness import OidcProvider, oidc_provider_fixture
 
 oidc_provider = oidc_provider_fixture()
@@ -28,6 +28,7 @@ def enterprise_api(services: pipeline.Services, oidc_provider: OidcProvider) -> 
     api_config = msgspec.structs.replace(services.config.api, external_issuers=[issuer])
     services.config = msgspec.structs.replace(services.config, api=api_config)
     app = create_app({"SERVICES": services, "TESTING": True})
+    app.test_client_class = ContractClient
     return Api(app, app.test_client(), services)
 
 
