@@ -101,6 +101,9 @@ class FeedServer:
 
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # without it every answer waits ~40 ms on Nagle's algorithm
+        disable_nagle_algorithm = True
+
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)

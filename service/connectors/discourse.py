@@ -1,0 +1,506 @@
+"""The Discourse connector: a forum's topics and posts, read through Discourse's JSON API.
+
+A run walks `/latest.json?order=activity&no_definitions=true&page=N` (by `bumped_at`, newest;
+pinned ones lead the first page) down to the first topic not bumped since the cursor, then
+reads each changed topic, oldest bump first: `/t/{id}.json` (the first `chunk_size` posts
+and, in `post_stream.stream`, the ids of all), then `/t/{id}/posts.json?post_ids[]=...`
+for the rest. One `Page` per topic, its cursor the position after it. A run from no cursor
+that walks the whole list ends `complete`: the pipeline flags what it did not see.
+
+The cursor is a JSON object:
+
+    {"bumped_at": "2024-05-02T14:03:18.390000+00:00",   newest bump emitted (UTC)
+     "topic_ids": [214]}                                 topics emitted with exactly that bump
+
+Mapping: a topic's first post is a question (title, tags, category names as tags); a post
+replying to an answer is a reply to it, any other an answer to the question. Likes count
+post action 2; `accepted` is the solved plugin's `accepted_answer`; `deleted_at` or
+`user_deleted` mean deleted. Whispers, small and moderator actions, posts by Discourse's own
+users (system, discobot) and, for a non-internal source, topics in categories restricted to
+groups are left out. Text is the cooked HTML as plain text without quotes of other posts.
+Discourse's post `score` mixes reads and likes (likes would count twice): it is the record's
+`score` only with `options.post_score`.
+
+Known limits: an edit, like or accepted answer that does not bump its topic (Discourse bumps
+for new posts and edits of the last post) waits for the next bump or full run; so does a
+post that vanishes (the full run flags it). The list is paged by offset: a topic deleted
+during a full run's walk can shift another out of view, flagged until a run sees it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from bs4 import BeautifulSoup
+
+from service.config import ConfigError, SourceConfig
+from service.connectors.base import ConnectorError, FatalSourceError, Page
+from service.connectors.http import HttpClient
+from service.connectors.rss import html_to_text
+from service.model import AuthorRecord, ContributionKind, ContributionRecord
+
+__all__ = ["DiscourseConnector"]
+
+_LIKE = 2  # post action type of a like
+_REGULAR = 1  # post_type; 2 moderator action, 3 small action, 4 whisper
+_OPTIONS: dict[str, type] = {
+    "api_username": str,
+    "per_page": int,
+    "category_tags": bool,
+    "post_score": bool,
+    "include_restricted": bool,
+}
+
+
+class _Unmappable(Exception):
+    """An item lacks what a contribution needs; the message says what."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    api_username: str = "system"
+    per_page: int | None = None
+    category_tags: bool = True
+    post_score: bool = False
+    include_restricted: bool = False
+
+    @classmethod
+    def parse(cls, source: SourceConfig) -> _Options:
+        def bad(key: str, problem: str) -> ConfigError:
+            return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
+
+        for key, value in source.options.items():
+            wanted = _OPTIONS.get(key)
+            if wanted is None:
+                raise bad(key, f"not a discourse option (known: {', '.join(_OPTIONS)})")
+            if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+                raise bad(key, f"must be a {wanted.__name__}")
+        # Staff API users see staff-only categories: only internal audiences may get them.
+        default = {"include_restricted": source.audience == "internal"}
+        options = cls(**{**default, **source.options})
+        if not options.api_username.strip():
+            raise bad("api_username", "must not be empty")
+        if options.per_page is not None and not 1 <= options.per_page <= 100:
+            raise bad("per_page", "must be 1 to 100")
+        return options
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A topic as `/latest.json` lists it."""
+
+    id: int
+    bumped_at: datetime
+    pinned: bool
+    posts_count: int
+    category_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """Category id -> tag names (parent's first; Uncategorized gives none), and the
+    categories a run may read (None: all of them)."""
+
+    tags: dict[int, list[str]]
+    readable: frozenset[int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    bumped_at: datetime | None = None
+    topic_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def load(cls, text: str | None) -> _Cursor:
+        if not text:
+            return cls()
+        try:
+            raw = json.loads(text)
+            bumped = raw.get("bumped_at")
+            when = _parse_time(bumped)
+            if bumped and when is None:
+                raise ValueError(f"bumped_at {bumped!r} is not a time")
+            return cls(when, tuple(int(i) for i in raw.get("topic_ids") or ()))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConnectorError(
+                f"the stored cursor is not a Discourse cursor ({exc}); reset the source's "
+                "cursor to read the forum afresh"
+            ) from exc
+
+    def dump(self) -> str:
+        bumped = self.bumped_at.isoformat() if self.bumped_at else None
+        return json.dumps({"bumped_at": bumped, "topic_ids": list(self.topic_ids)})
+
+    def is_new(self, topic: _Listed) -> bool:
+        if self.bumped_at is None or topic.bumped_at > self.bumped_at:
+            return True
+        return topic.bumped_at == self.bumped_at and topic.id not in self.topic_ids
+
+    def is_behind(self, topic: _Listed) -> bool:
+        """Whether the list has gone past the cursor (pinned topics lead out of order)."""
+        return self.bumped_at is not None and not topic.pinned and topic.bumped_at < self.bumped_at
+
+    def after(self, topic: _Listed) -> _Cursor:
+        if topic.bumped_at == self.bumped_at:
+            return replace(self, topic_ids=(*self.topic_ids, topic.id))
+        return _Cursor(topic.bumped_at, (topic.id,))
+
+
+class _DiscourseApi:
+    """Knows Discourse's URLs and headers; returns each answer's JSON object."""
+
+    def __init__(self, base: str, client: HttpClient, headers: Mapping[str, str]) -> None:
+        self.base = base
+        self.client = client
+        self.headers = dict(headers)
+
+    def latest(self, page: int, per_page: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"order": "activity", "no_definitions": "true", "page": page}
+        if per_page:
+            params["per_page"] = per_page
+        return self._get("/latest.json", params)
+
+    def topic(self, topic_id: int) -> dict[str, Any]:
+        return self._get(f"/t/{topic_id}.json")
+
+    def posts(self, topic_id: int, post_ids: list[int]) -> dict[str, Any]:
+        return self._get(f"/t/{topic_id}/posts.json", {"post_ids[]": post_ids})
+
+    def site(self) -> dict[str, Any]:
+        return self._get("/site.json")
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        response = self.client.get(self.base + path, params=params, headers=self.headers)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            # Not retried here: retries live in HttpClient, and the next run resumes from
+            # the last stored topic, so a garbled answer costs at most one topic's requests.
+            raise ConnectorError(
+                f"GET {path}: the answer is not valid JSON ({exc}); the run stops and the "
+                "next one resumes after the last stored topic (a site that requires login "
+                "answers HTML: check the API key)"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConnectorError(f"GET {path}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+
+class DiscourseConnector:
+    """Reads one Discourse forum; `pages(cursor)` yields the posts of bumped topics.
+
+    `source.url` is the forum's base URL. `credentials` is an API key, sent as `Api-Key`
+    with `Api-Username` = `options.api_username` ("system" by default); without one the
+    forum is read anonymously. `client` defaults to a fresh `HttpClient`. Other options:
+    `per_page` (topics per list page, 1-100; Discourse's default otherwise),
+    `category_tags` (default true), `post_score` (default false), `include_restricted`
+    (read categories restricted to groups; default true only for an internal source).
+    Raises `ConfigError` naming `options.<key>` for a bad option.
+    """
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        client: HttpClient | None = None,
+        credentials: str | None = None,
+    ) -> None:
+        self.source = source
+        self.options = _Options.parse(source)
+        self.client = client or HttpClient()
+        self.base = (source.url or "").rstrip("/")
+        headers = {"Accept": "application/json"}
+        if credentials:
+            headers.update({"Api-Key": credentials, "Api-Username": self.options.api_username})
+        self._api = _DiscourseApi(self.base, self.client, headers)
+
+    def pages(self, cursor: str | None) -> Iterator[Page]:
+        """Yield one page per topic bumped since `cursor`, oldest bump first.
+
+        Yields nothing when no topic changed. Raises `FatalSourceError` when the source has
+        no URL or refuses us (401, 403, 404), `ConnectorError` when an answer is not JSON,
+        the list repeats itself or the cursor is unreadable, and what `HttpClient.get`
+        raises.
+        """
+        if not self.base:
+            raise FatalSourceError(f"source {self.source.id!r} has no forum URL")
+        state = _Cursor.load(cursor)
+        listed, errors = self._changed_topics(state)
+        whole = cursor is None and not errors  # a skipped topic was not seen: no deletions
+        if not listed:
+            if whole or errors:
+                yield Page([], cursor, complete=whole, errors=errors)
+            return
+        site = self._site()
+        total = sum(topic.posts_count for topic in listed)
+        for number, topic in enumerate(listed, start=1):
+            records: list[ContributionRecord] = []
+            problems: list[str] = []
+            # A category missing from /site.json (lazily loaded) may be restricted too.
+            if site.readable is None or topic.category_id in site.readable:
+                try:
+                    records, problems = self._topic_records(topic.id, site.tags)
+                except _Unmappable as exc:
+                    problems, whole = [f"topic {topic.id} skipped: {exc}"], False
+            elif topic.category_id not in site.tags:
+                problems = [
+                    f"topic {topic.id} left out: its category {topic.category_id} is not in "
+                    "/site.json and may be restricted (options.include_restricted reads it)"
+                ]
+            state = state.after(topic)
+            if number == 1:
+                problems = errors + problems
+            yield Page(
+                records,
+                state.dump(),
+                complete=whole and number == len(listed),
+                errors=problems,
+                total=total,
+            )
+
+    def _changed_topics(self, state: _Cursor) -> tuple[list[_Listed], list[str]]:
+        """Walk the list, newest bump first, down to the cursor; return the changed topics
+        oldest bump first (each once), and the list items skipped as malformed."""
+        found: dict[int, _Listed] = {}
+        errors: list[str] = []
+        previous: list[Any] | None = None
+        page = 0
+        while True:
+            topic_list = self._api.latest(page, self.options.per_page).get("topic_list")
+            if not isinstance(topic_list, dict) or not isinstance(topic_list.get("topics"), list):
+                raise ConnectorError(f"/latest.json page {page} has no topic_list.topics")
+            items = topic_list["topics"]
+            ids = [item.get("id") for item in items if isinstance(item, dict)]
+            if items and ids == previous:
+                raise ConnectorError(
+                    f"/latest.json page {page} repeats page {page - 1}: the forum ignores "
+                    "paging, so the run cannot tell where the list ends"
+                )
+            behind = False
+            for position, item in enumerate(items, start=1):
+                try:
+                    topic = _listed(item)
+                except _Unmappable as exc:
+                    errors.append(f"/latest.json page {page} topic {position} skipped: {exc}")
+                    continue
+                known = found.get(topic.id)
+                if state.is_new(topic) and (known is None or topic.bumped_at > known.bumped_at):
+                    # A topic bumped during the walk shows up twice: keep its newest bump.
+                    found[topic.id] = topic
+                behind = behind or state.is_behind(topic)
+            if behind or not items or not topic_list.get("more_topics_url"):
+                return sorted(found.values(), key=lambda t: (t.bumped_at, t.id)), errors
+            previous = ids
+            page += 1
+
+    def _site(self) -> _Site:
+        """Read the categories: their names as tags, and which not to read."""
+        if not self.options.category_tags and self.options.include_restricted:
+            return _Site({}, None)
+        site = self._api.site()
+        rows = {c.get("id"): c for c in site.get("categories") or () if isinstance(c, dict)}
+        skip = site.get("uncategorized_category_id")
+        tags: dict[int, list[str]] = {}
+        readable: set[int] = set()
+        for cid, row in rows.items():
+            if not isinstance(cid, int):
+                continue
+            parent = rows.get(row.get("parent_category_id")) or {}
+            if not (row.get("read_restricted") or parent.get("read_restricted")):
+                readable.add(cid)
+            names = [str(c.get("name") or "").strip() for c in (parent, row) if c.get("id") != skip]
+            tags[cid] = [n for n in names if n] if self.options.category_tags else []
+        return _Site(tags, None if self.options.include_restricted else frozenset(readable))
+
+    def _topic_records(
+        self, topic_id: int, categories: Mapping[int, list[str]]
+    ) -> tuple[list[ContributionRecord], list[str]]:
+        view = self._api.topic(topic_id)
+        stream = view.get("post_stream")
+        if not isinstance(stream, dict) or not isinstance(stream.get("posts"), list):
+            raise _Unmappable("its answer has no post_stream.posts")
+        posts = {p.get("id"): p for p in stream["posts"] if isinstance(p, dict)}
+        missing = [i for i in stream.get("stream") or () if i not in posts]
+        # Discourse's own chunk size: what its web client asks for in one request.
+        chunk = view.get("chunk_size")
+        size = chunk if isinstance(chunk, int) and chunk > 0 else 20
+        for start in range(0, len(missing), size):
+            more = self._api.posts(topic_id, missing[start : start + size]).get("post_stream")
+            for post in (more or {}).get("posts") or ():
+                if isinstance(post, dict):
+                    posts[post.get("id")] = post
+        return _map_topic(
+            topic_id, view, list(posts.values()), self.base, categories, self.options.post_score
+        )
+
+
+def _listed(item: Any) -> _Listed:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+        raise _Unmappable("it has no topic id")
+    bumped = _parse_time(item.get("bumped_at") or item.get("last_posted_at"))
+    if bumped is None:
+        raise _Unmappable(f"topic {item['id']} has no readable bumped_at")
+    category = item.get("category_id")
+    return _Listed(
+        item["id"],
+        bumped,
+        bool(item.get("pinned")),
+        _count(item.get("posts_count")),
+        category if isinstance(category, int) else None,
+    )
+
+
+def _map_topic(
+    topic_id: int,
+    view: dict[str, Any],
+    posts: list[dict[str, Any]],
+    base: str,
+    categories: Mapping[int, list[str]],
+    post_score: bool,
+) -> tuple[list[ContributionRecord], list[str]]:
+    regular = sorted(
+        (
+            p
+            for p in posts
+            if p.get("post_type", _REGULAR) == _REGULAR
+            and isinstance(p.get("post_number"), int)
+            and not _is_system(p)
+        ),
+        key=lambda p: p["post_number"],
+    )
+    ids = {p["post_number"]: str(p["id"]) for p in regular if isinstance(p.get("id"), int)}
+    accepted = (view.get("accepted_answer") or {}).get("post_number")
+    category = view.get("category_id")
+    topic = _Topic(
+        id=topic_id,
+        title=str(view.get("title") or ""),
+        slug=str(view.get("slug") or ""),
+        tags=_tags(view.get("tags")) + (categories.get(category, []) if category else []),
+        root=ids.get(1),
+        ids=ids,
+        accepted=accepted if isinstance(accepted, int) else None,
+        answers=sum(1 for p in regular if p["post_number"] > 1 and not _is_deleted(p)),
+    )
+    records: list[ContributionRecord] = []
+    errors: list[str] = []
+    for post in regular:
+        try:
+            records.append(_map_post(post, topic, base, post_score))
+        except _Unmappable as exc:
+            errors.append(f"topic {topic.id} post {post.get('id')} skipped: {exc}")
+    return records, errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    id: int
+    title: str
+    slug: str
+    tags: list[str]
+    root: str | None
+    ids: dict[int, str]
+    accepted: int | None
+    answers: int
+
+
+def _map_post(
+    post: dict[str, Any], topic: _Topic, base: str, post_score: bool
+) -> ContributionRecord:
+    if not isinstance(post.get("id"), int):
+        raise _Unmappable("it has no id")
+    created = _parse_time(post.get("created_at"))
+    if created is None:
+        raise _Unmappable("it has no readable created_at")
+    number = post["post_number"]
+    first = number == 1
+    # The API reference types reply_to_post_number as a string; Discourse sends an integer.
+    reply_to = post.get("reply_to_post_number")
+    target = topic.ids.get(int(str(reply_to))) if str(reply_to).isdigit() else None
+    parent = None if first else target or topic.root
+    if first:
+        kind = ContributionKind.QUESTION
+    elif target is not None and target != topic.root:
+        kind = ContributionKind.REPLY
+    else:
+        kind = ContributionKind.ANSWER
+    score = post.get("score") if post_score else 0
+    return ContributionRecord(
+        id=str(post["id"]),
+        kind=kind,
+        author=_author(post, base),
+        created=created,
+        updated=_parse_time(post.get("updated_at")) or created,
+        title=topic.title if first else "",
+        text=_post_text(str(post.get("cooked") or "")),
+        url=f"{base}/t/{post.get('topic_slug') or topic.slug}/{topic.id}/{number}",
+        thread=topic.root,
+        parent=parent,
+        tags=list(dict.fromkeys(topic.tags)) if first else [],
+        score=round(score) if isinstance(score, int | float) else 0,
+        likes=_likes(post),
+        accepted=not first and (post.get("accepted_answer") is True or number == topic.accepted),
+        replies=topic.answers if first else _count(post.get("reply_count")),
+        deleted=_is_deleted(post),
+    )
+
+
+def _author(post: Mapping[str, Any], base: str) -> AuthorRecord:
+    username = str(post.get("username") or "").strip() or None
+    user_id = post.get("user_id")
+    if username is None and not isinstance(user_id, int):
+        raise _Unmappable("it names no author")
+    name = str(post.get("name") or "").strip() or None
+    return AuthorRecord(
+        id=str(user_id) if isinstance(user_id, int) else str(username),
+        username=username,
+        name=name,
+        url=f"{base}/u/{quote(username)}" if username else None,
+    )
+
+
+def _likes(post: Mapping[str, Any]) -> int:
+    for action in post.get("actions_summary") or ():
+        if isinstance(action, dict) and action.get("id") == _LIKE:
+            return _count(action.get("count"))
+    return 0
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _is_system(post: Mapping[str, Any]) -> bool:
+    user_id = post.get("user_id")
+    return isinstance(user_id, int) and user_id < 0
+
+
+def _is_deleted(post: Mapping[str, Any]) -> bool:
+    return bool(post.get("deleted_at") or post.get("user_deleted"))
+
+
+def _tags(value: Any) -> list[str]:
+    # Discourse lists tags as names, newer versions as {"id", "name", "slug"} objects.
+    names = [t.get("name") if isinstance(t, dict) else t for t in value or ()]
+    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
+
+
+def _post_text(cooked: str) -> str:
+    # A quote is another post's words: counting them would credit the one who quoted.
+    soup = BeautifulSoup(cooked, "html.parser")
+    for aside in soup.select("aside.quote"):
+        aside.decompose()
+    return html_to_text(str(soup))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

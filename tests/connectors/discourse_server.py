@@ -1,0 +1,335 @@
+"""A Discourse site in memory, speaking Discourse's JSON API over real HTTP.
+
+It loads tests/fixtures/discourse (responses in Discourse's own format: `latest.json`,
+`t/<id>.json` with every post of the topic, `site.json`) and answers as Discourse does:
+
+    GET /latest.json?page=N     pinned topics first, then by `bumped_at`, newest first;
+                                `per_page` topics, `more_topics_url` when the page is full
+    GET /t/<id>.json            the topic with its first `chunk_size` posts; `stream` lists
+                                the ids of all of them
+    GET /t/<id>/posts.json      the posts named by `post_ids[]`
+    GET /site.json              the categories
+
+With `api_key` set, a request without the matching `Api-Key` and `Api-Username` headers
+gets Discourse's 403. The viewer is staff (`staff_view`): whispers and soft-deleted posts
+are in the stream, as Discourse shows them to staff.
+
+Tests change the site (`add_post`, `edit_post`, `delete_post`, `purge_post`,
+`remove_topic`) and script faults per path (`fail`, `rate_limit`, `slow`, `truncate`), used
+in order. `overlap` makes each page after the first repeat the previous page's last topics,
+as Discourse's offset paging does when topics are bumped during a walk. Every request is
+recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
+_TOPIC = re.compile(r"^/t/(\d+)\.json$")
+_POSTS = re.compile(r"^/t/(\d+)/posts\.json$")
+_NOT_FOUND = {
+    "errors": ["The requested URL or resource could not be found."],
+    "error_type": "not_found",
+}
+_FORBIDDEN = {
+    "errors": [
+        "You are not permitted to view the requested resource. The API username or key is invalid."
+    ],
+    "error_type": "invalid_access",
+}
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate: bool = False
+
+
+@dataclass
+class Recorded:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+
+class DiscourseServer:
+    """A `ThreadingHTTPServer` on 127.0.0.1, port 0; `start()` and `stop()` it."""
+
+    def __init__(
+        self,
+        *,
+        per_page: int = 30,
+        chunk_size: int = 20,
+        api_key: str | None = None,
+        api_username: str = "system",
+    ) -> None:
+        self.per_page = per_page
+        self.chunk_size = chunk_size
+        self.api_key = api_key
+        self.api_username = api_username
+        self.staff_view = True
+        self.overlap = 0
+        self.requests: list[Recorded] = []
+        listing = json.loads((FIXTURES / "latest.json").read_text("utf-8"))
+        self._list_template = listing
+        topics = listing["topic_list"]["topics"]
+        self.items: dict[int, dict[str, Any]] = {t["id"]: t for t in topics}
+        self.topics: dict[int, dict[str, Any]] = {
+            tid: json.loads((FIXTURES / "t" / f"{tid}.json").read_text("utf-8"))
+            for tid in self.items
+        }
+        self.site = json.loads((FIXTURES / "site.json").read_text("utf-8"))
+        self._faults: dict[str, list[Fault]] = {}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def paths(self) -> list[str]:
+        """The paths requested so far, in order (queries left out)."""
+        return [r.path for r in self.requests]
+
+    def count(self, path: str) -> int:
+        return sum(1 for r in self.requests if r.path == path)
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def fail(
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"<html><body>Bad Gateway</body></html>",
+    ) -> None:
+        self._queue(path, [Fault(status, body, dict(headers or {})) for _ in range(times)])
+
+    def rate_limit(self, path: str, wait_seconds: int, times: int = 1) -> None:
+        """Discourse's 429: `Retry-After` and its JSON error body."""
+        body = json.dumps(
+            {
+                "errors": [
+                    f"You’ve performed this action too many times. Please wait "
+                    f"{wait_seconds} seconds before trying again."
+                ],
+                "error_type": "rate_limit",
+                "extras": {"wait_seconds": wait_seconds, "time_left": f"{wait_seconds} seconds"},
+            }
+        ).encode()
+        headers = {
+            "Retry-After": str(wait_seconds),
+            "Content-Type": "application/json",
+            "Discourse-Rate-Limit-Error-Code": "ip_10_secs_limit",
+        }
+        self.fail(path, 429, times, headers, body)
+
+    def slow(self, path: str, delay: float, times: int = 1) -> None:
+        self._queue(path, [Fault(delay=delay) for _ in range(times)])
+
+    def truncate(self, path: str, times: int = 1) -> None:
+        """Answer 200 with the JSON cut in half (a proxy that lost the end of the body)."""
+        self._queue(path, [Fault(truncate=True) for _ in range(times)])
+
+    def _queue(self, path: str, faults: list[Fault]) -> None:
+        with self._lock:
+            self._faults.setdefault(path, []).extend(faults)
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            return queue.pop(0) if queue else None
+
+    # -- changes to the site ---------------------------------------------------------------
+
+    def post(self, post_id: int) -> dict[str, Any]:
+        for topic in self.topics.values():
+            for post in topic["post_stream"]["posts"]:
+                if post["id"] == post_id:
+                    return post
+        raise KeyError(post_id)
+
+    def add_post(
+        self, topic_id: int, author_of: int, cooked: str, at: str, reply_to: int | None = None
+    ) -> dict[str, Any]:
+        """Append a post by the author of post `author_of`; it bumps the topic."""
+        topic = self.topics[topic_id]
+        posts = topic["post_stream"]["posts"]
+        post = copy.deepcopy(self.post(author_of))
+        number = max(p["post_number"] for p in posts) + 1
+        new_id = max(p["id"] for t in self.topics.values() for p in t["post_stream"]["posts"]) + 1
+        post.update(
+            {
+                "id": new_id,
+                "post_number": number,
+                "cooked": cooked,
+                "created_at": at,
+                "updated_at": at,
+                "reply_to_post_number": reply_to,
+                "reply_count": 0,
+                "actions_summary": [{"id": 2, "can_act": True}],
+                "accepted_answer": False,
+                "deleted_at": None,
+                "user_deleted": False,
+                "version": 1,
+                "post_type": 1,
+            }
+        )
+        posts.append(post)
+        topic["post_stream"]["stream"].append(new_id)
+        for record in (topic, self.items[topic_id]):
+            record["posts_count"] += 1
+            record["highest_post_number"] = number
+            record["last_posted_at"] = at
+        self.items[topic_id]["bumped_at"] = at
+        return post
+
+    def edit_post(self, post_id: int, cooked: str, at: str, bump: bool = False) -> None:
+        """Edit a post; `bump` as Discourse does when the topic's last post is edited."""
+        post = self.post(post_id)
+        post.update({"cooked": cooked, "updated_at": at, "version": post["version"] + 1})
+        if bump:
+            self.items[post["topic_id"]]["bumped_at"] = at
+
+    def delete_post(self, post_id: int, at: str) -> None:
+        """Soft-delete a post: staff still see it, with `deleted_at`. No bump."""
+        self.post(post_id).update({"deleted_at": at, "updated_at": at, "can_recover": True})
+
+    def purge_post(self, post_id: int) -> None:
+        """Take a post out of its topic altogether, as non-staff viewers see a deletion."""
+        topic = self.topics[self.post(post_id)["topic_id"]]
+        topic["post_stream"]["posts"] = [
+            p for p in topic["post_stream"]["posts"] if p["id"] != post_id
+        ]
+        topic["post_stream"]["stream"].remove(post_id)
+
+    def remove_topic(self, topic_id: int) -> None:
+        del self.items[topic_id]
+        del self.topics[topic_id]
+
+    def bump(self, topic_id: int, at: str) -> None:
+        self.items[topic_id]["bumped_at"] = at
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if path == "/latest.json":
+            return 200, self._latest(
+                int((query.get("page") or ["0"])[0]),
+                int((query.get("per_page") or [self.per_page])[0]),
+            )
+        if path == "/site.json":
+            return 200, self.site
+        if match := _TOPIC.match(path):
+            topic = self.topics.get(int(match.group(1)))
+            if topic is None:
+                return 404, _NOT_FOUND
+            view = copy.deepcopy(topic)
+            posts = self._visible(view)
+            view["post_stream"] = {
+                "posts": posts[: self.chunk_size],
+                "stream": [p["id"] for p in posts],
+            }
+            view["chunk_size"] = self.chunk_size
+            return 200, view
+        if match := _POSTS.match(path):
+            topic = self.topics.get(int(match.group(1)))
+            if topic is None:
+                return 404, _NOT_FOUND
+            wanted = {int(v) for v in query.get("post_ids[]", [])}
+            posts = [p for p in self._visible(copy.deepcopy(topic)) if p["id"] in wanted]
+            return 200, {"post_stream": {"posts": posts}, "id": topic["id"]}
+        return 404, _NOT_FOUND
+
+    def _visible(self, topic: dict[str, Any]) -> list[dict[str, Any]]:
+        posts = topic["post_stream"]["posts"]
+        if self.staff_view:
+            return posts
+        return [p for p in posts if p["post_type"] != 4 and not p["deleted_at"]]
+
+    def _latest(self, page: int, per_page: int) -> dict[str, Any]:
+        newest = sorted(self.items.values(), key=lambda t: t["bumped_at"], reverse=True)
+        ordered = [t for t in newest if t["pinned"]] + [t for t in newest if not t["pinned"]]
+        start = max(0, page * per_page - (self.overlap if page else 0))
+        topics = ordered[start : start + per_page]
+        listing = copy.deepcopy(self._list_template)
+        listing["topic_list"].update({"per_page": per_page, "topics": copy.deepcopy(topics)})
+        listing["topic_list"].pop("more_topics_url", None)
+        if len(topics) == per_page:
+            listing["topic_list"]["more_topics_url"] = (
+                f"/latest?no_definitions=true&page={page + 1}"
+            )
+        return listing
+
+    def authorised(self, headers: dict[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        return (
+            headers.get("Api-Key") == self.api_key
+            and headers.get("Api-Username") == self.api_username
+        )
+
+
+def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            with server._lock:
+                server.requests.append(Recorded(parts.path, query, dict(self.headers)))
+            fault = server._next_fault(parts.path) or Fault()
+            if fault.delay:
+                time.sleep(fault.delay)
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+            if fault.status is not None:
+                status, body = fault.status, fault.body
+                headers.update(fault.headers)
+            elif not server.authorised(dict(self.headers)):
+                status, body = 403, json.dumps(_FORBIDDEN).encode()
+            else:
+                status, payload = server.answer(parts.path, query)
+                body = json.dumps(payload).encode()
+                if fault.truncate:
+                    body = body[: len(body) // 2]
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out and left, as the timeout test makes it
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
