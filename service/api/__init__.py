@@ -43,10 +43,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.people import people
     from service.api.tokens import tokens
     from service.api.topics import topics
+    from service.api.webhooks import webhooks
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics, contributions, admin):
+    for blueprint in (experts, people, topics, contributions, admin, webhooks):
         app.register_blueprint(blueprint, url_prefix="/v1")
     return app
 

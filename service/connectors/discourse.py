@@ -316,10 +316,29 @@ class DiscourseConnector:
             tags[cid] = [n for n in names if n] if self.options.category_tags else []
         return _Site(tags, None if self.options.include_restricted else frozenset(readable))
 
-    def _topic_records(
-        self, topic_id: int, categories: Mapping[int, list[str]]
-    ) -> tuple[list[ContributionRecord], list[str]]:
+    def topic_page(self, topic_id: int) -> Page:
+        """Read one topic now and return its records as a page with no cursor (so the
+        pull cursor stays where it is): a webhook names a topic that changed.
+
+        Raises what `HttpClient.get` raises; a topic in a restricted category that this
+        source may not read gives an empty page that says so.
+        """
+        site = self._site()
         view = self._api.topic(topic_id)
+        category = view.get("category_id")
+        if site.readable is not None and category not in site.readable:
+            return Page([], None, errors=[f"topic {topic_id} left out: restricted category"])
+        try:
+            records, problems = self._topic_records(topic_id, site.tags, view)
+        except _Unmappable as exc:
+            return Page([], None, errors=[f"topic {topic_id} skipped: {exc}"])
+        return Page(records, None, errors=problems)
+
+    def _topic_records(
+        self, topic_id: int, categories: Mapping[int, list[str]],
+        view: dict[str, Any] | None = None,
+    ) -> tuple[list[ContributionRecord], list[str]]:
+        view = view if view is not None else self._api.topic(topic_id)
         stream = view.get("post_stream")
         if not isinstance(stream, dict) or not isinstance(stream.get("posts"), list):
             raise _Unmappable("its answer has no post_stream.posts")
