@@ -13,9 +13,7 @@ venv: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
 run: venv
-	WHOKNOWS_CONFIG=$${WHOKNOWS_CONFIG:-whoknows.toml} $(BIN)/whoknows demo
-	$(BIN)/whoknows search "medical insurance claims"
-	$(BIN)/whoknows search "kubernetes deployment" --audience external
+	$(BIN)/whoknows demo --serve 8080
 
 test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'

@@ -244,14 +244,37 @@ def search(state: _State, query: str, audience: str, sources_: tuple[str, ...],
 @cli.command()
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Last day of the demo's two years (default: today).")
+@click.option("--serve", "serve_port", type=int, default=None, metavar="PORT",
+              help="Then create a demo API client and serve the API on 127.0.0.1:PORT.")
 @click.pass_obj
 @_fail_cleanly
-def demo(state: _State, end: datetime | None) -> None:
+def demo(state: _State, end: datetime | None, serve_port: int | None) -> None:
     """Load the bundled demo company (three communities, two years) and show answers."""
     from service.demo.loader import load_demo
 
     day = (end.date() if end else date.today())
     load_demo(state.services, day, echo=click.echo)
+    if serve_port is None:
+        return
+    with state.services.engine.begin() as conn:
+        for client in store_clients.list_clients(conn):
+            if client.name == "demo" and not client.revoked:
+                store_clients.revoke_client(conn, client.client_id)
+        client_id, secret = store_clients.create_client(conn, "demo", list(ALL_SCOPES),
+                                                        "internal")
+    base = f"http://127.0.0.1:{serve_port}"
+    click.echo(f"""
+Demo API client (all scopes, internal audience; a new secret each run):
+  client_id:     {client_id}
+  client_secret: {secret}
+Try:
+  TOKEN=$(curl -s -u {client_id}:{secret} -d grant_type=client_credentials {base}/oauth/token \\
+          | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $TOKEN" '{base}/v1/experts?q=medical+insurance+claims&limit=3'
+""")
+    from service.api import create_app
+
+    create_app({"SERVICES": state.services}).run(host="127.0.0.1", port=serve_port)
 
 
 @cli.group()
