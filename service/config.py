@@ -114,6 +114,8 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: RS256 private key (PEM); created on first start when missing
     signing_key_file: str = "var/signing-key.pem"
     token_lifetime_seconds: int = 600
+    #: requests per minute per client (per replica); 0 turns the limit off
+    rate_limit_per_minute: int = 600
     external_issuers: list[ExternalIssuer] = msgspec.field(default_factory=list)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort
 
 from service import pipeline
 from service.api import errors
@@ -13,6 +13,8 @@ from service.api.oauth import init_oauth
 from service.config import load_config
 
 __all__ = ["create_app"]
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger one names nothing
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +31,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if services is None:
         services = pipeline.open_services(load_config(app.config.get("WHOKNOWS_CONFIG")))
     app.extensions["whoknows"] = services
+
+    @app.url_value_preprocessor
+    def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        """A path id beyond the id columns' range is a 404, not an overflow in the driver."""
+        if values and any(isinstance(v, int) and v > MAX_ID for v in values.values()):
+            abort(404)
+
     errors.init_app(app)
     key = app.config.get("SIGNING_KEY") or load_signing_key(
         services.config.resolve_path(services.config.api.signing_key_file))

@@ -80,7 +80,9 @@ def _identity(conn: Any, value: Any, field: str) -> int:
 @require_oauth(ADMIN)
 def link(person_id: int) -> ResponseReturnValue:
     """Manually link an account to this person."""
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = {}
     services = _services()
     with services.engine.begin() as conn:
         identity = _identity(conn, body.get("identity"), "identity")

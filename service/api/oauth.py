@@ -29,6 +29,7 @@ from joserfc.jwk import KeySet
 
 from service.api.errors import problem
 from service.api.keys import SigningKey
+from service.api.limits import RateLimiter
 from service.config import ApiConfig, ExternalIssuer
 from service.model import Audience
 from service.store import clients as store_clients
@@ -216,10 +217,17 @@ class _ProblemProtector(ResourceProtector):  # type: ignore[misc]
 
     def validate_request(self, scopes: list[str] | None, request: Any, **kwargs: Any) -> Any:
         try:
-            return super().validate_request(scopes, request, **kwargs)
+            token = super().validate_request(scopes, request, **kwargs)
         except InsufficientScopeError as error:
             error.wanted = scopes or []
             raise
+        wait = current_app.extensions["whoknows_limiter"].take(token.client_id)
+        if wait:
+            from flask import abort
+
+            abort(problem(429, f"too many requests for this client; retry in {wait:.0f} s",
+                          headers={"Retry-After": f"{wait:.0f}"}))
+        return token
 
 
 require_oauth = _ProblemProtector()
@@ -247,4 +255,5 @@ def init_oauth(app: Flask, config: ApiConfig, key: SigningKey, engine: Any) -> A
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": config.token_lifetime_seconds}
     generator.expires_generator = lambda client, grant_type: config.token_lifetime_seconds
     app.extensions["whoknows_issuers"] = _Issuers(config, key)
+    app.extensions["whoknows_limiter"] = RateLimiter(config.rate_limit_per_minute)
     return server

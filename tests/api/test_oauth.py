@@ -87,3 +87,23 @@ def test_a_revoked_client_gets_no_new_token(api: Api) -> None:
     response = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
                                auth=(client_id, secret))
     assert response.status_code in (400, 401)
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after(services) -> None:  # type: ignore[no-untyped-def]
+    import msgspec
+
+    from service.api import create_app
+    from tests.api.conftest import ContractClient
+
+    services.config = msgspec.structs.replace(services.config, api=msgspec.structs.replace(
+        services.config.api, rate_limit_per_minute=3))
+    app = create_app({"SERVICES": services, "TESTING": True})
+    app.test_client_class = ContractClient
+    api = Api(app, app.test_client(), services)
+    token = api.token([EXPERTS_READ])
+    statuses = [api.get("/v1/experts", token, q="claims").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = api.get("/v1/experts", token, q="claims")
+    assert int(limited.headers["Retry-After"]) >= 1
+    other = api.token([EXPERTS_READ])  # another client keeps its own budget
+    assert api.get("/v1/experts", other, q="claims").status_code == 200
