@@ -90,6 +90,36 @@ def import_(state: _State, file: Path, source_id: str) -> None:
         sys.exit(1)
 
 
+@cli.command("import-stackexchange")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--source", "source_id", required=True, help="Source id the records belong to.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Only what was created before this date (UTC).")
+@click.option("--site-url", default=None, help="For links, e.g. https://beer.stackexchange.com")
+@click.pass_obj
+@_fail_cleanly
+def import_stackexchange(state: _State, folder: Path, source_id: str, until: datetime | None,
+                         site_url: str | None) -> None:
+    """Import a StackExchange data dump (Posts.xml, Users.xml, Votes.xml, Comments.xml)."""
+    from service.importers import StackExchangeDump
+
+    dump = StackExchangeDump(folder, until=until, site_url=site_url)
+    with click.progressbar(length=0, label=source_id, show_pos=True) as bar:
+        report = pipeline.ingest_pages(state.services, source_id, dump.pages(), full_pass=False,
+                                       progress=lambda done, _: bar.update(done - bar.pos))
+    counts, batch = dump.counts, report.batch
+    click.echo(f"{counts.questions} questions, {counts.answers} answers, {counts.comments} "
+               f"comments: {batch.inserted} new, {batch.updated} updated, {batch.unchanged} "
+               f"unchanged; {counts.skipped} skipped, {counts.malformed} malformed; "
+               f"{report.people_recomputed} people recomputed")
+    for message in report.errors[:50]:
+        click.echo(f"  {message}", err=True)
+    if report.failed:
+        click.echo(f"{source_id}: failed: {report.failed}", err=True)
+    if report.errors or report.failed:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("source_ids", nargs=-1)
 @click.option("--full", is_flag=True, help="Start from scratch (and flag deletions).")

@@ -21,6 +21,7 @@ __all__ = [
     "ContributionFacts",
     "Valuation",
     "Weights",
+    "age_decay",
     "score_person",
     "value_of",
 ]
@@ -107,14 +108,20 @@ def value_of(facts: ContributionFacts, weights: Weights, now: datetime) -> Valua
         notes.append("self-accepted: no bonus")
     if facts.self_likes:
         notes.append(f"{facts.self_likes} self-like(s) ignored")
-    age_days = max(0.0, (now - facts.created).total_seconds() / 86400.0)
-    decay = 0.5 ** (age_days / facts.half_life_days)
+    decay = age_decay(facts.created, now, facts.half_life_days)
     audience = weights.audience.get(facts.audience, 1.0)
     value = base * quality * decay * audience
     if facts.self_reply:
         value = 0.0
         notes.append("self-reply: ignored")
     return Valuation(facts.id, facts.kind, base, quality, decay, audience, value, "; ".join(notes))
+
+
+def age_decay(created: datetime, now: datetime, half_life_days: float) -> float:
+    """Return the time decay of something created at `created`: 1 when new (or dated
+    after `now`), halving every `half_life_days`."""
+    age_days = max(0.0, (now - created).total_seconds() / 86400.0)
+    return float(0.5 ** (age_days / half_life_days))
 
 
 @dataclass(slots=True)

@@ -1,20 +1,23 @@
 """The embedded search engine: SQLite FTS5 in the store's own file.
 
-Documents are contributions (rowid = contribution id); BM25 ranks them, the best
-documents are aggregated per person (document-centric expert finding, Balog's Model 2)
-and combined with the person's topic scores on the query's topics.
+Documents are contributions (rowid = contribution id); BM25 ranks them, each document's
+relevance fades with its age at its source's half-life (as its reputation value does),
+the best documents are aggregated per person (document-centric expert finding, Balog's
+Model 2) and combined with the person's topic scores on the query's topics.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from service.model import VISIBLE_AUDIENCES, Audience
+from service.reputation.scoring import age_decay
 from service.reputation.topics import TopicVocabulary, tokens
 from service.search.base import (
     EvidenceHit,
@@ -67,13 +70,21 @@ def fts5_available(engine: Engine) -> bool:
 
 
 class SqliteExpertIndex:
-    """`ExpertIndex` on SQLite FTS5, living in the store's database file."""
+    """`ExpertIndex` on SQLite FTS5, living in the store's database file.
 
-    def __init__(self, engine: Engine, vocabulary: TopicVocabulary) -> None:
+    A document's relevance is its BM25 × `age_decay` at its source's half-life (else
+    `default_half_life_days`), its age taken at `clock()` (default: now).
+    """
+
+    def __init__(self, engine: Engine, vocabulary: TopicVocabulary,
+                 default_half_life_days: float = 365.0,
+                 clock: Callable[[], datetime] | None = None) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("the sqlite search engine needs a SQLite store")
         self.engine = engine
         self.vocabulary = vocabulary
+        self.default_half_life_days = default_half_life_days
+        self.clock = clock or (lambda: datetime.now(UTC))
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS contribution_fts USING fts5("
@@ -190,10 +201,13 @@ class SqliteExpertIndex:
                 break
         return match, self._visible(conn, ranked, query)
 
-    @staticmethod
-    def _visible(conn: Connection, ranked: list[Any], query: ExpertQuery
+    def _visible(self, conn: Connection, ranked: list[Any], query: ExpertQuery
                  ) -> list[tuple[int, int, float]]:
+        """Return (doc, person, relevance) for the documents the query may see, best
+        first; relevance is BM25 faded by the document's age (expertise shown long ago
+        counts less, at the pace the reputation forgets it)."""
         relevance = {row[0]: row[1] for row in ranked}
+        now = self.clock()
         audiences = {str(a) for a in VISIBLE_AUDIENCES[query.audience]}
         since = query.since.strftime("%Y-%m-%d %H:%M:%S") if query.since else None
         allowed: dict[int, int] = {}
@@ -202,18 +216,23 @@ class SqliteExpertIndex:
             chunk = ids[start:start + 500]
             rows = conn.exec_driver_sql(
                 "SELECT c.id, l.person_id, c.audience, c.source_id, c.created_at, c.deleted, "
-                "p.opt_out_external FROM contributions c "
+                "p.opt_out_external, s.half_life_days FROM contributions c "
                 "JOIN identity_links l ON l.identity_id = c.author_identity_id "
                 "JOIN people p ON p.id = l.person_id "
+                "JOIN sources s ON s.id = c.source_id "
                 f"WHERE c.id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-            for doc, person, audience, source, created, deleted, opted_out in rows:
+            for doc, person, audience, source, created, deleted, opted_out, half_life in rows:
                 if (audience not in audiences or deleted
                         or (opted_out and query.audience != Audience.INTERNAL)
                         or (query.sources and source not in query.sources)
                         or (since and str(created) < since)):
                     continue
                 allowed[doc] = person
-        return [(doc, allowed[doc], rel) for doc, rel in relevance.items() if doc in allowed]
+                relevance[doc] *= age_decay(from_db_time(created) or now, now,
+                                            half_life or self.default_half_life_days)
+        found = [(doc, allowed[doc], rel) for doc, rel in relevance.items() if doc in allowed]
+        found.sort(key=lambda row: (-row[2], row[0]))
+        return found
 
     @staticmethod
     def _aggregate(docs: list[Any]) -> dict[int, list[tuple[int, float]]]:

@@ -114,7 +114,9 @@ def iter_scoring_rows(
     conn: Connection, person_ids: Sequence[int] | None = None
 ) -> Iterator[ScoringRow]:
     """Yield every live contribution of these people (all people when None)."""
-    result = conn.execution_options(yield_per=5000).execute(_scoring_query(person_ids))
+    # on the statement: Connection.execution_options would change `conn` for good, and
+    # PostgreSQL would then run the caller's next DELETE through a server-side cursor
+    result = conn.execute(_scoring_query(person_ids).execution_options(yield_per=5000))
     for row in result:
         yield ScoringRow(
             row.id, row.person_id, row.source_id, row.kind, row.thread_external_id,
