@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint bench clean
+.PHONY: run test venv lint bench bench-connectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: venv
 bench: venv
 	test -f bench/out/data/queries.txt || $(BIN)/python bench/generate.py bench/out/data
 	$(BIN)/python bench/run.py bench/out/data --db bench/out/bench.db
+
+bench-connectors: venv
+	$(BIN)/python bench/connectors.py $(if $(PERCEVAL_PYTHON),--perceval-python $(PERCEVAL_PYTHON))
 
 clean:
 	rm -rf $(VENV) var

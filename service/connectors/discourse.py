@@ -36,8 +36,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from bs4 import BeautifulSoup
-
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.http import HttpClient
@@ -46,6 +44,7 @@ from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["DiscourseConnector"]
 
+_QUOTES = (("aside", "quote"),)  # <aside class="quote">: another post quoted
 _LIKE = 2  # post action type of a like
 _REGULAR = 1  # post_type; 2 moderator action, 3 small action, 4 whisper
 _OPTIONS: dict[str, type] = {
@@ -509,10 +508,7 @@ def _tags(value: Any) -> list[str]:
 
 def _post_text(cooked: str) -> str:
     # A quote is another post's words: counting them would credit the one who quoted.
-    soup = BeautifulSoup(cooked, "html.parser")
-    for aside in soup.select("aside.quote"):
-        aside.decompose()
-    return html_to_text(str(soup))
+    return html_to_text(cooked, skip=_QUOTES)
 
 
 def _parse_time(value: Any) -> datetime | None:

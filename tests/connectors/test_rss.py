@@ -309,3 +309,23 @@ def test_html_to_text_separates_blocks_but_not_inline_elements() -> None:
     html = "<p>foo<b>bar</b></p><p>next&nbsp;para</p><ul><li>one</li><li>two</li></ul>"
 
     assert html_to_text(html) == "foobar next para one two"
+
+
+_PIECES = ["<p>", "</p>", "<div class='quote'>", "</div>", "<b>", "</b>", "<br>", "</br>",
+           "<br/>", "<li>", "<ul>", "</ul>", "<script>x<y</script>", "<style>p{}</style>",
+           "<template>t", "</template>", "<rt>r</rt>", "<ruby>", "<!-- c -->",
+           "<![CDATA[cd]]>", "&amp;", "&T", "&notit;", "&#128;", "&#0;", "&unknown;", "a < b",
+           "text", " ", "\n", "\xa0", "é"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_html_to_text_gives_what_beautiful_soup_gives(seed: int) -> None:
+    """The fast path reads html.parser's events; it must give BeautifulSoup's text."""
+    import random
+
+    from service.connectors import rss
+
+    rng = random.Random(seed)
+    for _ in range(400):
+        html = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 20)))
+        assert rss.html_to_text(html) == rss._soup_text(html, ()), html
