@@ -239,6 +239,18 @@ def rebuild(state: _State) -> None:
 
 
 @cli.command()
+@click.pass_obj
+@_fail_cleanly
+def reindex(state: _State) -> None:
+    """Rebuild the search index from the store (a cluster index: built fresh, then swapped
+    in; searches go on meanwhile)."""
+    started = datetime.now(UTC)
+    docs = pipeline.reindex(state.services)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    click.echo(f"indexed {docs} documents in {seconds:.1f}s")
+
+
+@cli.command()
 @click.argument("who")
 @click.option("--explain", is_flag=True, help="Print the breakdown behind each score.")
 @click.option("--audience", type=click.Choice([a.value for a in Audience]),

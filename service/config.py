@@ -74,6 +74,16 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     engine: Literal["sqlite", "elasticsearch"] = "sqlite"
+    #: The search cluster the elasticsearch engine talks to, and so its official client.
+    flavor: Literal["elasticsearch", "opensearch"] = "elasticsearch"
+    url: str = "http://127.0.0.1:9200"
+    #: Names of the environment variables holding the cluster's user name and password.
+    username_env: str | None = None
+    password_env: str | None = None
+    #: Prepended to every index, alias and template name (several deployments, one cluster).
+    index_prefix: str = "whoknows-"
+    #: Seconds one request to the cluster may take.
+    timeout_seconds: float = 30.0
 
 
 class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -131,6 +141,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     secrets: dict[str, str] = msgspec.field(default_factory=dict)
     #: source id -> webhook signing secret, read the same way
     webhook_secrets: dict[str, str] = msgspec.field(default_factory=dict)
+    #: (user name, password) of the search cluster, read from the variables search names
+    search_auth: tuple[str, str] | None = None
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -176,7 +188,12 @@ def load_config(
         for source in config.sources
         if source.webhook_secret_env and source.webhook_secret_env in env
     }
-    return msgspec.structs.replace(config, secrets=secrets, webhook_secrets=webhook_secrets)
+    search = config.search
+    search_auth = None
+    if search.username_env and search.password_env:
+        search_auth = (env.get(search.username_env, ""), env.get(search.password_env, ""))
+    return msgspec.structs.replace(config, secrets=secrets, webhook_secrets=webhook_secrets,
+                                   search_auth=search_auth)
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -230,5 +247,12 @@ def _check(config: Config, file: Path) -> None:
             f"{file}: search.engine: the sqlite search engine needs a SQLite store; a "
             "PostgreSQL store pairs with the elasticsearch engine"
         )
-    if config.search.engine == "elasticsearch":
-        raise ConfigError(f"{file}: search.engine: 'elasticsearch' is not available yet")
+    search = config.search
+    if search.engine == "elasticsearch":
+        if not re.match(r"^https?://", search.url):
+            raise ConfigError(f"{file}: search.url: {search.url!r} is not an http(s):// URL")
+        if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", search.index_prefix):
+            raise ConfigError(f"{file}: search.index_prefix: lower-case letters, digits, _ . -")
+        if bool(search.username_env) != bool(search.password_env):
+            raise ConfigError(f"{file}: search.password_env: give both username_env and "
+                              "password_env, or neither")

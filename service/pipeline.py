@@ -24,6 +24,7 @@ from service.reputation.engine import ReputationSettings, facts_from_row, profil
 from service.reputation.levels import assign_levels
 from service.reputation.scoring import ContributionFacts, Weights
 from service.reputation.topics import TopicVocabulary, load_vocabulary
+from service.search.cluster import ClusterExpertIndex
 from service.search.sqlite import SqliteExpertIndex
 from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
@@ -37,6 +38,7 @@ __all__ = [
     "ImportReport",
     "Services",
     "SyncReport",
+    "drain_index",
     "import_jsonl",
     "erase_person",
     "facts_by_person",
@@ -44,6 +46,7 @@ __all__ = [
     "open_services",
     "rebuild",
     "recompute",
+    "reindex",
     "resolve_and_recompute",
     "sync_source",
 ]
@@ -58,7 +61,7 @@ class Services:
 
     config: Config
     engine: Engine
-    index: SqliteExpertIndex
+    index: SqliteExpertIndex | ClusterExpertIndex
     vocabulary: TopicVocabulary
     settings: ReputationSettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -79,7 +82,11 @@ def open_services(config: Config, clock: Callable[[], datetime] | None = None) -
         default_half_life_days=rep.default_half_life_days,
         topic_options={s.id: (s.topics.from_tags, s.topics.from_text) for s in config.sources},
     )
-    index = SqliteExpertIndex(engine, vocabulary)
+    index: SqliteExpertIndex | ClusterExpertIndex
+    if config.search.engine == "elasticsearch":
+        index = ClusterExpertIndex(engine, vocabulary, config.search, config.search_auth)
+    else:
+        index = SqliteExpertIndex(engine, vocabulary)
     services = Services(config, engine, index, vocabulary, settings)
     if clock is not None:
         services.clock = clock
@@ -142,6 +149,7 @@ def ingest_pages(
                     services.index.update([], flagged, conn)
                     report.flagged_deleted += len(flagged)
                 store_sync.commit_cursor(conn, source_id, page.cursor, len(page.records))
+            drain_index(services)
             report.pages += 1
             report.batch.merge(result)
             if on_page:
@@ -157,6 +165,7 @@ def ingest_pages(
                                     store_sync.get_cursor(conn, source_id))
     with services.engine.begin() as conn:
         store_sync.finish_run(conn, source_id, report.failed)
+    drain_index(services)  # also what earlier runs left waiting
     if recompute_people:
         report.people_recomputed = resolve_and_recompute(
             services, report.batch.touched_identities)
@@ -321,4 +330,20 @@ def erase_person(services: Services, person_id: int, suppress: bool = True) -> b
             return False
         services.index.update([], erased.contribution_ids, conn)
         store_profiles.refresh_levels(conn, erased.topics, assign_levels)
+    drain_index(services)
     return True
+
+
+def reindex(services: Services) -> int:
+    """Rebuild the search index alone from the store (a cluster index is built fresh and
+    swapped in, searches see the old one until then). Returns the documents indexed."""
+    return services.index.rebuild()
+
+
+def drain_index(services: Services) -> int:
+    """Push the changes waiting in the search outbox to the cluster (the embedded engine
+    has none: it changes with the store). Returns how many were pushed; a cluster outage
+    leaves them waiting, and the next drain pushes them."""
+    if isinstance(services.index, ClusterExpertIndex):
+        return services.index.drain()
+    return 0

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from service.api.errors import ApiError
+from service.search.cluster import ClusterExpertIndex
 
 __all__ = ["health"]
 
@@ -23,15 +24,23 @@ def healthz() -> ResponseReturnValue:
 
 @health.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """The store and the index answer."""
+    """The store and the index answer; with a search cluster, also how many changes wait in
+    the outbox for it (`outbox.pending`, `outbox.oldest_seconds`)."""
     services = current_app.extensions["whoknows"]
+    cluster = services.index if isinstance(services.index, ClusterExpertIndex) else None
     try:
         with services.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-            conn.exec_driver_sql("SELECT rowid FROM contribution_fts LIMIT 1")
+            if cluster is None:
+                conn.exec_driver_sql("SELECT rowid FROM contribution_fts LIMIT 1")
+        state = cluster.status() if cluster else None
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         raise ApiError(503, "the store or the search index is not reachable") from exc
-    return jsonify(status="ready", store="ok", index="ok")
+    if state is None:
+        return jsonify(status="ready", store="ok", index="ok")
+    if not state["ready"]:
+        raise ApiError(503, "the search index is not reachable", outbox=state["outbox"])
+    return jsonify(status="ready", store="ok", index="ok", outbox=state["outbox"])
 
 
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.yaml"

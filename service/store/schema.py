@@ -39,6 +39,7 @@ __all__ = [
     "profile_topics",
     "api_clients",
     "suppressions",
+    "search_outbox",
 ]
 
 metadata = MetaData()
@@ -232,4 +233,14 @@ profile_topics = Table(
     Column("evidence", JSON, nullable=False),
     Column("last_active", DateTime(timezone=True)),
     Index("ix_profile_topics_topic", "scope", "topic", "score"),
+)
+
+# Contributions whose search-cluster document is due a refresh (the elasticsearch engine):
+# written in the transaction that changes them, deleted once pushed to the cluster.
+search_outbox = Table(
+    "search_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contribution_id", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
