@@ -32,7 +32,7 @@ from service.store import people as store_people
 from service.store import profiles as store_profiles
 from service.store import sync as store_sync
 from service.store.db import open_engine
-from service.store.schema import identity_links, profile_topics, sources
+from service.store.schema import identity_links, profile_topics, recompute_queue, sources
 
 __all__ = [
     "ImportReport",
@@ -239,17 +239,23 @@ def import_jsonl(
 
 def resolve_and_recompute(services: Services, touched_identities: set[int]) -> int:
     """Resolve identities, then recompute the people whose accounts or contributions
-    changed. Returns how many people were recomputed."""
+    changed, and those an interrupted run left queued. Returns how many people were
+    recomputed."""
     with services.engine.begin() as conn:
+        queued = set(conn.execute(select(recompute_queue.c.identity_id)).scalars())
         resolution = store_people.resolve_people(conn)
         people = set(resolution.touched_people)
-        ids = sorted(touched_identities)
+        ids = sorted(touched_identities | queued)
         for start in range(0, len(ids), 500):
             rows = conn.execute(select(identity_links.c.person_id).where(
                 identity_links.c.identity_id.in_(ids[start:start + 500])))
             people |= {row.person_id for row in rows}
     if people:
         recompute(services, sorted(people))
+    with services.engine.begin() as conn:
+        for start in range(0, len(ids), 500):
+            conn.execute(delete(recompute_queue).where(
+                recompute_queue.c.identity_id.in_(ids[start:start + 500])))
     return len(people)
 
 
@@ -316,6 +322,7 @@ def rebuild(services: Services) -> tuple[int, int]:
         documents = indexing.result()
     with services.engine.begin() as conn:
         conn.execute(delete(profile_topics))
+        conn.execute(delete(recompute_queue))
         store_profiles.replace_profiles(conn, [], rows)
         store_profiles.refresh_levels(conn, None, assign_levels)
     return len(rows), documents

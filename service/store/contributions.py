@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from service.model import AuthorRecord, ContributionRecord, normalise_email
 from service.store.db import from_db_time, insert_rows, to_utc
 from service.store.erasure import suppressed_authors
-from service.store.schema import contributions, identities, interactions
+from service.store.schema import contributions, identities, interactions, recompute_queue
 
 __all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
 
@@ -268,6 +268,10 @@ def _collect_changes(
     result.touched_identities |= {identity_ids[records[key].author.id] for key in keys}
     # authors of the parents and thread roots: their self-reply and accept facts may change
     result.touched_identities |= related
+    now = datetime.now(UTC)
+    insert_rows(conn, recompute_queue, [{"identity_id": i, "queued_at": now}
+                                        for i in sorted(result.touched_identities)],
+                ignore=True)
 
 
 _LINK_COLUMNS = (

@@ -20,6 +20,7 @@ from service.store.schema import (
     manual_links,
     people,
     profile_topics,
+    recompute_queue,
     suppressions,
 )
 
@@ -54,6 +55,7 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
     for table in (link_blocks, manual_links):
         conn.execute(delete(table).where(or_(table.c.identity_id.in_(ids),
                                              table.c.other_identity_id.in_(ids))))
+    conn.execute(delete(recompute_queue).where(recompute_queue.c.identity_id.in_(ids)))
     conn.execute(delete(identity_links).where(identity_links.c.person_id == person_id))
     conn.execute(delete(identities).where(identities.c.id.in_(ids)))
     conn.execute(delete(people).where(people.c.id == person_id))

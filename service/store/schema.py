@@ -37,6 +37,7 @@ __all__ = [
     "sync_state",
     "sync_errors",
     "profile_topics",
+    "recompute_queue",
     "api_clients",
     "suppressions",
     "search_outbox",
@@ -218,6 +219,15 @@ suppressions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_suppressions_account", "source_id", "external_id"),
     Index("ix_suppressions_email", "email"),
+)
+
+# Identities whose profile must be recomputed: queued in the batch's own transaction,
+# cleared once recomputed, so a run killed in between leaves the work for the next run.
+recompute_queue = Table(
+    "recompute_queue",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
 )
 
 profile_topics = Table(

@@ -11,8 +11,8 @@ page was answered: while that page is mapped or stored (its transaction then rol
 or, after the last page, while people are linked and recomputed; the next page request is
 held meanwhile. A third run goes to completion.
 
-Profiles are not compared there: a kill after the people were linked and before their
-profiles were computed leaves those stale (the xfail test at the end shows it).
+Profiles are compared by the last test: a run that died after storing its pages and
+before computing profiles leaves its people queued, and the next run computes them.
 
 The seed is printed (shown with a failure); `WHOKNOWS_CRASH_SEED=<n>` replays a run.
 """
@@ -35,6 +35,7 @@ from service import pipeline
 from service.config import load_config
 from service.connectors import build_connector
 from service.store import people as store_people
+from service.store import sync as store_sync
 from tests.connectors.crashsite import (
     PORTAL_OPTIONS,
     TrippedDiscourse,
@@ -163,19 +164,10 @@ def test_a_killed_sync_resumes_to_the_store_of_an_uninterrupted_one(
     assert got["people"] == want["people"]
 
 
-class _Killed(BaseException):
-    """Stands for SIGKILL inside the process."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.resolve_and_recompute recomputes only the people its own run touched "
-    "(its batches, or links it changed): a run killed after storing pages and linking "
-    "people, before their profiles were computed, leaves them stale until those people are "
-    "touched again or `whoknows rebuild` runs",
-)
 def test_a_run_killed_before_recomputing_leaves_no_stale_profiles(
-    portal: TrippedPortal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portal: TrippedPortal, tmp_path: Path
 ) -> None:
     site = _portal_site(portal, since=True)
     site.tripwire.arm(None)
@@ -184,18 +176,17 @@ def test_a_run_killed_before_recomputing_leaves_no_stale_profiles(
     try:
         assert _sync(clean, site).failed is None
 
-        def killed(services: pipeline.Services, touched: set[int]) -> int:
-            # Killed between the two transactions of resolve_and_recompute: the accounts
-            # are linked to people, their profiles not yet computed.
-            with services.engine.begin() as conn:
-                store_people.resolve_people(conn)
-            raise _Killed
-
-        with monkeypatch.context() as patch:
-            patch.setattr(pipeline, "resolve_and_recompute", killed)
-            with pytest.raises(_Killed):
-                _sync(crashed, site)  # every page stored, people linked, then "killed"
-        assert _sync(crashed, site).failed is None  # nothing new to read
+        # A run that stored every page and died before computing anyone's profile (as a
+        # SIGKILL between the page transactions and the recompute leaves it).
+        with crashed.engine.connect() as conn:
+            cursor = store_sync.get_cursor(conn, site.source_id)
+        source = crashed.config.source(site.source_id)
+        assert source is not None
+        pipeline.ingest_pages(crashed, site.source_id, build_connector(source).pages(cursor),
+                              full_pass=cursor is None, recompute_people=False)
+        with crashed.engine.begin() as conn:
+            store_people.resolve_people(conn)  # the people linked, their profiles not
+        assert _sync(crashed, site).failed is None  # nothing new to read, the queue done
     finally:
         clean.engine.dispose()
         crashed.engine.dispose()
