@@ -16,6 +16,7 @@ from service.api.errors import ApiError
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import EXPERTS_READ
 from service.search.base import ExpertQuery, QueryError
+from service.search.cluster.client import ClusterError
 from service.search.sqlite import RELEVANCE_WEIGHT
 
 __all__ = ["experts"]
@@ -88,6 +89,9 @@ def find_experts() -> ResponseReturnValue:
         result = current_app.extensions["whoknows"].index.search(query)
     except QueryError as exc:
         raise ApiError(400, str(exc), errors={"q": [str(exc).partition(": ")[2]]}) from exc
+    except ClusterError as exc:
+        raise ApiError(503, "the search index is not reachable; retry later",
+                       headers={"Retry-After": "30"}) from exc
     hits = [_hit(asdict(hit), params["explain"]) for hit in result.hits]
     following = offset + len(hits)
     return jsonify(
