@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint bench bench-connectors clean
+.PHONY: run test venv lint bench bench-api bench-connectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: venv
 bench: venv
 	test -f bench/out/data/queries.txt || $(BIN)/python bench/generate.py bench/out/data
 	$(BIN)/python bench/run.py bench/out/data --db bench/out/bench.db
+
+bench-api: venv
+	$(BIN)/python bench/api_load.py --workers 2 --threads 1
 
 bench-connectors: venv
 	$(BIN)/python bench/connectors.py $(if $(PERCEVAL_PYTHON),--perceval-python $(PERCEVAL_PYTHON))
