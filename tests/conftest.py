@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +15,9 @@ from sqlalchemy.engine import Engine
 from service import pipeline
 from service.config import load_config
 from service.store.db import open_engine
+
+# fixtures shared across folders: `forum` (a Discourse replay server)
+pytest_plugins = ["tests.connectors.discourse_server"]
 
 PG_URL = os.environ.get("WHOKNOWS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -77,6 +80,25 @@ def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "whoknows.toml"
     path.write_text(CONFIG.format(db=tmp_path / "whoknows.db"))
     return path
+
+
+@pytest.fixture
+def open_store(tmp_path: Path) -> Iterator[Callable[[str], pipeline.Services]]:
+    """Opens more whole pipelines like `services`, one per name, each on its own SQLite
+    file (e.g. a clean sync's store to compare a faulty sync's with)."""
+    opened: list[pipeline.Services] = []
+
+    def open_one(name: str) -> pipeline.Services:
+        folder = tmp_path / name
+        folder.mkdir()
+        config = folder / "whoknows.toml"
+        config.write_text(CONFIG.format(db=folder / "whoknows.db"))
+        opened.append(pipeline.open_services(load_config(config, environ={}), clock=lambda: NOW))
+        return opened[-1]
+
+    yield open_one
+    for services in opened:
+        services.engine.dispose()
 
 
 @pytest.fixture

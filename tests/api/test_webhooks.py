@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 
 import msgspec
 import pytest
@@ -20,16 +19,6 @@ from tests.api.conftest import Api, ContractClient
 from tests.connectors.discourse_server import DiscourseServer
 
 SECRET = "hook-secret-42"
-
-
-@pytest.fixture
-def forum() -> Iterator[DiscourseServer]:
-    server = DiscourseServer(api_key="k-1234", api_username="whoknows")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

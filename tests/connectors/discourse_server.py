@@ -28,11 +28,14 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
 _TOPIC = re.compile(r"^/t/(\d+)\.json$")
@@ -333,3 +336,14 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+@pytest.fixture
+def forum() -> Iterator[DiscourseServer]:
+    """The fixture forum, served with Discourse's default page and chunk sizes."""
+    server = DiscourseServer(api_key="k-1234", api_username="whoknows")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,55 +1,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select
 
 from service import pipeline
-from service.config import ConfigError, SourceConfig, load_config
+from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.discourse import DiscourseConnector
 from service.connectors.http import HttpClient
 from service.model import ContributionKind, ContributionRecord
 from service.store import sync as store_sync
 from service.store.schema import contributions, identities, interactions
-from tests.conftest import CONFIG, NOW
 from tests.connectors.discourse_server import DiscourseServer
 
 Services = pipeline.Services
-
-
-@pytest.fixture
-def forum() -> Iterator[DiscourseServer]:
-    """The fixture forum, served with Discourse's default page and chunk sizes."""
-    server = DiscourseServer(api_key="k-1234", api_username="whoknows")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def open_store(tmp_path: Path) -> Iterator[Callable[[str], Services]]:
-    """Opens a separate whole pipeline (SQLite store) per name, for comparing two syncs."""
-    opened: list[Services] = []
-
-    def open_one(name: str) -> Services:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "whoknows.toml").write_text(CONFIG.format(db=folder / "whoknows.db"))
-        config = load_config(folder / "whoknows.toml", environ={})
-        opened.append(pipeline.open_services(config, clock=lambda: NOW))
-        return opened[-1]
-
-    yield open_one
-    for services in opened:
-        services.engine.dispose()
 
 
 def connector(

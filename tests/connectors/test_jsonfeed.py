@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from service.connectors.jsonfeed.options import parse_path
 from service.model import ContributionKind, ContributionRecord
 from service.store import sync as store_sync
 from service.store.schema import contributions, identities, interactions
-from tests.conftest import CONFIG, NOW
 from tests.connectors.portal_server import (
     FIXTURES,
     Fault,
@@ -81,14 +80,9 @@ def kb() -> Iterator[PortalServer]:
 
 
 @pytest.fixture
-def clean_services(tmp_path: Path) -> Iterator[pipeline.Services]:
+def clean_services(open_store: Callable[[str], pipeline.Services]) -> pipeline.Services:
     """A second store, for a clean sync to compare with."""
-    (tmp_path / "clean").mkdir()
-    config = tmp_path / "clean" / "whoknows.toml"
-    config.write_text(CONFIG.format(db=tmp_path / "clean" / "whoknows.db"))
-    services = pipeline.open_services(load_config(config, environ={}), clock=lambda: NOW)
-    yield services
-    services.engine.dispose()
+    return open_store("clean")
 
 
 def source(server: PortalServer, fixture: str, **options: Any) -> SourceConfig:

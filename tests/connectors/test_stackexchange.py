@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from service import pipeline
-from service.config import ConfigError, SourceConfig, load_config
+from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.http import HttpClient
 from service.connectors.stackexchange import StackExchangeConnector
 from service.model import ContributionKind, ContributionRecord
 from service.store import sync as store_sync
 from service.store.schema import contributions, identities, interactions
-from tests.conftest import CONFIG, NOW
 from tests.connectors.stackexchange_server import StackExchangeServer
 
 
@@ -44,22 +42,6 @@ def beer() -> Iterator[StackExchangeServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def open_store(tmp_path: Path) -> Iterator[Callable[[str], pipeline.Services]]:
-    """Opens more pipelines like `services`, each on its own SQLite file."""
-    opened: list[pipeline.Services] = []
-
-    def open_(name: str) -> pipeline.Services:
-        config = tmp_path / f"{name}.toml"
-        config.write_text(CONFIG.format(db=tmp_path / f"{name}.db"))
-        opened.append(pipeline.open_services(load_config(config, environ={}), clock=lambda: NOW))
-        return opened[-1]
-
-    yield open_
-    for services in opened:
-        services.engine.dispose()
 
 
 def connect(

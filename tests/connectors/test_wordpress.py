@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,14 +13,13 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import aliased
 
 from service import pipeline
-from service.config import ConfigError, SourceConfig, load_config
+from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.http import HttpClient
 from service.connectors.wordpress import WordPressConnector
 from service.model import ContributionKind, ContributionRecord
 from service.store.schema import contributions, identities, interactions
 from service.store.sync import get_cursor
-from tests.conftest import CONFIG
 from tests.connectors.wordpress_server import Recorded, WordPressServer, error_body
 
 APP_PASSWORD = "whoknows-sync:abcd EFGH ijkl MNOP qrst UVWX"
@@ -38,15 +36,9 @@ def site() -> Iterator[WordPressServer]:
 
 
 @pytest.fixture
-def clean_services(tmp_path: Path) -> Iterator[pipeline.Services]:
+def clean_services(open_store: Callable[[str], pipeline.Services]) -> pipeline.Services:
     """A second store, for a clean sync to compare with."""
-    folder = tmp_path / "clean"
-    folder.mkdir()
-    config = folder / "whoknows.toml"
-    config.write_text(CONFIG.format(db=folder / "whoknows.db"))
-    services = pipeline.open_services(load_config(config, environ={}))
-    yield services
-    services.engine.dispose()
+    return open_store("clean")
 
 
 def connector(
