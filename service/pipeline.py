@@ -168,7 +168,8 @@ def ingest_pages(
     drain_index(services)  # also what earlier runs left waiting
     if recompute_people:
         report.people_recomputed = resolve_and_recompute(
-            services, report.batch.touched_identities)
+            services, report.batch.touched_identities,
+            resolve=report.batch.identities_changed)
     return report
 
 
@@ -237,14 +238,21 @@ def import_jsonl(
     return report
 
 
-def resolve_and_recompute(services: Services, touched_identities: set[int]) -> int:
+def resolve_and_recompute(services: Services, touched_identities: set[int],
+                          resolve: bool = True) -> int:
     """Resolve identities, then recompute the people whose accounts or contributions
     changed, and those an interrupted run left queued. Returns how many people were
-    recomputed."""
+    recomputed.
+
+    Resolution reads every identity, so a run that added or changed no account passes
+    `resolve=False`; it still resolves when an account has no person yet (one stored by
+    a run that was interrupted before resolving).
+    """
     with services.engine.begin() as conn:
         queued = set(conn.execute(select(recompute_queue.c.identity_id)).scalars())
-        resolution = store_people.resolve_people(conn)
-        people = set(resolution.touched_people)
+        people: set[int] = set()
+        if resolve or store_people.unresolved_exists(conn):
+            people |= store_people.resolve_people(conn).touched_people
         ids = sorted(touched_identities | queued)
         for start in range(0, len(ids), 500):
             rows = conn.execute(select(identity_links.c.person_id).where(

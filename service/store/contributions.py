@@ -44,6 +44,8 @@ class BatchResult:
     deleted_ids: list[int] = field(default_factory=list)
     #: Identities whose reputation may have changed.
     touched_identities: set[int] = field(default_factory=set)
+    #: Whether an account was added or changed (identity resolution has work to do).
+    identities_changed: bool = False
     #: external id -> created | updated | unchanged, for this batch's records (not merged)
     outcome: dict[str, str] = field(default_factory=dict)
 
@@ -54,6 +56,7 @@ class BatchResult:
         self.changed_ids.extend(other.changed_ids)
         self.deleted_ids.extend(other.deleted_ids)
         self.touched_identities |= other.touched_identities
+        self.identities_changed = self.identities_changed or other.identities_changed
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -76,8 +79,9 @@ def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[Any]) -
 
 def upsert_identities(
     conn: Connection, source: SourceInfo, authors: Iterable[AuthorRecord]
-) -> dict[str, int]:
-    """Insert new accounts, refresh changed ones; return external id -> identity id."""
+) -> tuple[dict[str, int], bool]:
+    """Insert new accounts, refresh changed ones; return external id -> identity id, and
+    whether any account was added or changed (identity resolution then has work)."""
     wanted: dict[str, AuthorRecord] = {}
     for author in authors:
         known = wanted.get(author.id)
@@ -115,7 +119,7 @@ def upsert_identities(
         rows = _rows_in(conn, select(t.id, t.external_id).where(t.source_id == source.id),
                         t.external_id, [row["external_id"] for row in missing])
         ids.update({row.external_id: row.id for row in rows})
-    return ids
+    return ids, bool(changes or missing)
 
 
 def _identity_values(author: AuthorRecord, source: SourceInfo) -> dict[str, Any]:
@@ -179,12 +183,12 @@ def store_batch(
                   for key, r in latest.items() if r.author.id not in gone}
     authors = [r.author for r in latest.values()]
     authors += [liker for r in latest.values() for liker in r.liked_by]
-    identity_ids = upsert_identities(conn, source, authors)
+    identity_ids, accounts_changed = upsert_identities(conn, source, authors)
     values = {
         key: _contribution_values(record, identity_ids[record.author.id])
         for key, record in latest.items()
     }
-    result = BatchResult()
+    result = BatchResult(identities_changed=accounts_changed)
     result.outcome.update({key: "suppressed" for key in suppressed})
     existing = _existing(conn, source.id, list(values))
     new_rows: list[dict[str, Any]] = []

@@ -34,6 +34,7 @@ __all__ = [
     "import_directory",
     "person_identities",
     "resolve_people",
+    "unresolved_exists",
 ]
 
 
@@ -123,6 +124,14 @@ def _write_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(delete(identity_links).where(
             identity_links.c.identity_id.in_(ids[start:start + 500])))
     conn.execute(identity_links.insert(), rows)
+
+
+def unresolved_exists(conn: Connection) -> bool:
+    """Whether some account belongs to no person yet."""
+    linked = select(identity_links.c.identity_id).where(
+        identity_links.c.identity_id == identities.c.id)
+    found = conn.execute(select(identities.c.id).where(~linked.exists()).limit(1)).first()
+    return found is not None
 
 
 def import_directory(conn: Connection, entries: Iterable[DirectoryEntry]) -> int:
