@@ -31,15 +31,23 @@ class PageSchema(Schema):
     cursor = fields.String(load_default=None)
 
 
-def _visible_person(person_id: int) -> dict[str, Any]:
-    """The person as the caller may see them, or a 404 that says no more than 'not found'."""
+def _summary(conn: Any, person_id: int) -> dict[str, Any]:
+    """The person's summary as the caller may see it, or a 404 that says no more than
+    'not found'."""
     caller = current_caller()
     audiences = [str(a) for a in VISIBLE_AUDIENCES[caller.audience]]
+    found = queries.person_summary(conn, person_id, audiences,
+                                   hide_opted_out=caller.audience != Audience.INTERNAL)
+    if found is None:
+        raise ApiError(404, f"no person {person_id} is visible to this client")
+    return found
+
+
+def _visible_person(person_id: int) -> dict[str, Any]:
+    """The person's profile as the caller may see it (404 when not visible)."""
+    caller = current_caller()
     with current_app.extensions["whoknows"].engine.connect() as conn:
-        found = queries.person_summary(conn, person_id, audiences,
-                                       hide_opted_out=caller.audience != Audience.INTERNAL)
-        if found is None:
-            raise ApiError(404, f"no person {person_id} is visible to this client")
+        found = _summary(conn, person_id)
         scope = "all" if caller.audience == Audience.INTERNAL else "public"
         topics = store_profiles.person_topics(conn, person_id, scope)
     if caller.audience != Audience.INTERNAL:
@@ -86,11 +94,11 @@ def find_person() -> ResponseReturnValue:
 @require_oauth(PROFILES_READ)
 def person_contributions(person_id: int) -> ResponseReturnValue:
     """The person's contributions the caller may see, newest first, paged."""
-    _visible_person(person_id)
     params = load_query(PageSchema())
     offset = decode_cursor(params["cursor"]) if params["cursor"] else 0
     audiences = [str(a) for a in VISIBLE_AUDIENCES[current_caller().audience]]
     with current_app.extensions["whoknows"].engine.connect() as conn:
+        _summary(conn, person_id)  # a person this client may not see is a 404
         items, total = queries.person_contributions(conn, person_id, audiences,
                                                     params["limit"], offset)
     following = offset + len(items)
