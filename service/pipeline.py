@@ -31,7 +31,7 @@ from service.store import erasure as store_erasure
 from service.store import people as store_people
 from service.store import profiles as store_profiles
 from service.store import sync as store_sync
-from service.store.db import open_engine
+from service.store.db import chunks, open_engine
 from service.store.schema import identity_links, profile_topics, recompute_queue, sources
 
 __all__ = [
@@ -254,16 +254,16 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
         if resolve or store_people.unresolved_exists(conn):
             people |= store_people.resolve_people(conn).touched_people
         ids = sorted(touched_identities | queued)
-        for start in range(0, len(ids), 500):
+        for chunk in chunks(ids, 500):
             rows = conn.execute(select(identity_links.c.person_id).where(
-                identity_links.c.identity_id.in_(ids[start:start + 500])))
+                identity_links.c.identity_id.in_(chunk)))
             people |= {row.person_id for row in rows}
     if people:
         recompute(services, sorted(people))
     with services.engine.begin() as conn:
-        for start in range(0, len(ids), 500):
+        for chunk in chunks(ids, 500):
             conn.execute(delete(recompute_queue).where(
-                recompute_queue.c.identity_id.in_(ids[start:start + 500])))
+                recompute_queue.c.identity_id.in_(chunk)))
     return len(people)
 
 
@@ -288,9 +288,8 @@ def _profile_rows(
         targets = sorted(facts)
     else:
         facts = defaultdict(list)
-        for start in range(0, len(person_ids), 500):
-            chunk = person_ids[start:start + 500]
-            facts.update(facts_by_person(conn, services, chunk))
+        for chunk in chunks(person_ids, 500):
+            facts.update(facts_by_person(conn, services, list(chunk)))
         targets = person_ids
     return [row for person in targets
             for row in profile_rows(person, facts.get(person, []), services.settings, now)]
@@ -307,9 +306,9 @@ def facts_by_person(
 
 def _topics_of(conn: Connection, person_ids: list[int]) -> set[tuple[str, str]]:
     keys: set[tuple[str, str]] = set()
-    for start in range(0, len(person_ids), 500):
+    for chunk in chunks(person_ids, 500):
         rows = conn.execute(select(profile_topics.c.scope, profile_topics.c.topic).where(
-            profile_topics.c.person_id.in_(person_ids[start:start + 500])))
+            profile_topics.c.person_id.in_(chunk)))
         keys |= {(row.scope, row.topic) for row in rows}
     return keys
 

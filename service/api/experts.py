@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.api.errors import ApiError
 from service.api.oauth import current_caller, require_oauth
@@ -25,19 +25,14 @@ experts = Blueprint("experts", __name__)
 MAX_OFFSET = 1000
 
 
-class ExpertsQuerySchema(Schema):
-    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    source = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
-                         load_default=list)
-    since = fields.Date(load_default=None)
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
-    cursor = fields.String(load_default=None)
-    explain = fields.Boolean(load_default=False)
+class Cursor(fields.Field):  # type: ignore[type-arg]
+    """A `cursor` query parameter, loaded as the offset it stands for (a 400 naming
+    `cursor` when it is not one this API returned)."""
 
-    @validates("cursor")
-    def _cursor(self, value: str | None, **_: Any) -> None:
-        if value is not None:
-            decode_cursor(value)
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str):
+            raise ValidationError("not a cursor this API returned")
+        return decode_cursor(value)
 
 
 def encode_cursor(offset: int) -> str:
@@ -53,6 +48,16 @@ def decode_cursor(value: str) -> int:
     if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise ValidationError("not a cursor this API returned")
     return offset
+
+
+class ExpertsQuerySchema(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    source = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                         load_default=list)
+    since = fields.Date(load_default=None)
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+    cursor = Cursor(load_default=0)
+    explain = fields.Boolean(load_default=False)
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
@@ -79,7 +84,7 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
 def find_experts() -> ResponseReturnValue:
     """Rank people for `q`, with matched topics and evidence."""
     params = load_query(ExpertsQuerySchema())
-    offset = decode_cursor(params["cursor"]) if params["cursor"] else 0
+    offset = params["cursor"]
     since = params["since"]
     query = ExpertQuery(
         text=params["q"], audience=current_caller().audience, sources=tuple(params["source"]),

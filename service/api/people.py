@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from service.api.errors import ApiError
-from service.api.experts import decode_cursor, encode_cursor, load_query
+from service.api.experts import Cursor, encode_cursor, load_query
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import PROFILES_READ
 from service.model import VISIBLE_AUDIENCES, Audience
@@ -28,7 +28,7 @@ class LookupSchema(Schema):
 
 class PageSchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(load_default=None)
+    cursor = Cursor(load_default=0)
 
 
 def _summary(conn: Any, person_id: int) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def find_person() -> ResponseReturnValue:
 def person_contributions(person_id: int) -> ResponseReturnValue:
     """The person's contributions the caller may see, newest first, paged."""
     params = load_query(PageSchema())
-    offset = decode_cursor(params["cursor"]) if params["cursor"] else 0
+    offset = params["cursor"]
     audiences = [str(a) for a in VISIBLE_AUDIENCES[current_caller().audience]]
     with current_app.extensions["whoknows"].engine.connect() as conn:
         _summary(conn, person_id)  # a person this client may not see is a 404

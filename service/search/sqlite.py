@@ -27,7 +27,7 @@ from service.search.base import (
     QueryError,
     SearchResult,
 )
-from service.store.db import from_db_time
+from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
 
@@ -103,14 +103,12 @@ class SqliteExpertIndex:
 
     def _update(self, conn: Connection, changed: Sequence[int], removed: Sequence[int]) -> None:
         ids = list(changed) + list(removed)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for chunk in chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM contribution_fts WHERE rowid IN ({marks})",
                                  tuple(chunk))
         changed = list(changed)
-        for start in range(0, len(changed), 500):
-            chunk = changed[start:start + 500]
+        for chunk in chunks(changed, 500):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(
                 f"{_INSERT_FTS} WHERE id IN ({marks}) "
@@ -212,8 +210,7 @@ class SqliteExpertIndex:
         since = query.since.strftime("%Y-%m-%d %H:%M:%S") if query.since else None
         allowed: dict[int, int] = {}
         ids = list(relevance)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for chunk in chunks(ids, 500):
             rows = conn.exec_driver_sql(
                 "SELECT c.id, l.person_id, c.audience, c.source_id, c.created_at, c.deleted, "
                 "p.opt_out_external, s.half_life_days FROM contributions c "
@@ -250,8 +247,7 @@ class SqliteExpertIndex:
         if not topics or not person_ids:
             return found
         topic_list = sorted(topics)
-        for start in range(0, len(person_ids), 500):
-            chunk = person_ids[start:start + 500]
+        for chunk in chunks(person_ids, 500):
             sql = (
                 "SELECT person_id, topic, score, level FROM profile_topics WHERE scope = ? "
                 f"AND topic IN ({','.join('?' * len(topic_list))}) "

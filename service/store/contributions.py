@@ -15,13 +15,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from service.model import AuthorRecord, ContributionRecord, normalise_email
-from service.store.db import from_db_time, insert_rows, to_utc
+from service.store.db import chunks, from_db_time, insert_rows, to_utc
 from service.store.erasure import suppressed_authors
 from service.store.schema import contributions, identities, interactions, recompute_queue
 
 __all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
 
-_CHUNK = 500
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,11 +58,6 @@ class BatchResult:
         self.identities_changed = self.identities_changed or other.identities_changed
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
     """Run `query` restricted to `column IN values`, chunk by chunk.
 
@@ -72,7 +66,7 @@ def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[Any]) -
     """
     statement = query.where(column.in_(bindparam("_values", expanding=True)))
     found: list[Any] = []
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in chunks(sorted(set(values))):
         found += conn.execute(statement, {"_values": list(chunk)}).all()
     return found
 
@@ -215,7 +209,7 @@ def store_batch(
             update(contributions).where(contributions.c.id == bindparam("_id")), changed_rows
         )
     if seen_at is not None and unchanged_ids:
-        for chunk in _chunks(unchanged_ids):
+        for chunk in chunks(unchanged_ids):
             conn.execute(
                 update(contributions)
                 .where(contributions.c.id.in_(chunk))
@@ -316,7 +310,7 @@ def _link_replies_and_accepts(conn: Connection, source_id: str, batch: list[Any]
     ], ignore=True)
     # An answer no longer accepted loses its accept interaction.
     rejected = [r.id for r in batch if not r.accepted]
-    for chunk in _chunks(rejected):
+    for chunk in chunks(rejected):
         conn.execute(interactions.delete().where(
             interactions.c.kind == "accept", interactions.c.target_contribution_id.in_(chunk)))
     related = {r.parent_external_id for r in batch} | {r.thread_external_id for r in batch}
@@ -335,6 +329,6 @@ def flag_unseen_deleted(conn: Connection, source_id: str, pass_started: datetime
         (c.seen_at.is_(None)) | (c.seen_at < pass_started),
     )
     ids = [row.id for row in conn.execute(stale)]
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         conn.execute(update(contributions).where(c.id.in_(chunk)).values(deleted=True))
     return ids

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from service.store import migrate
 
-__all__ = ["open_engine", "insert_ignore", "insert_rows", "upsert", "to_utc", "from_db_time"]
+__all__ = ["chunks", "from_db_time", "insert_ignore", "insert_rows", "open_engine", "to_utc",
+           "upsert"]
 
 
 def open_engine(url: str, *, run_migrations: bool = True) -> Engine:
@@ -126,3 +127,9 @@ def _sqlite_time(value: datetime | None) -> str | None:
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """Yield `items` in slices of `size`: what one IN list or one executemany takes."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

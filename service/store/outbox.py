@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
-from service.store.db import from_db_time, insert_rows
+from service.store.db import chunks, from_db_time, insert_rows
 from service.store.schema import contributions, search_outbox
 
 __all__ = ["Lag", "contribution_rows", "enqueue", "iter_contribution_rows", "lag", "pending",
@@ -58,8 +58,8 @@ def pending(conn: Connection, limit: int) -> list[tuple[int, int]]:
 def remove(conn: Connection, row_ids: Sequence[int]) -> None:
     """Delete these rows (they have been pushed)."""
     ids = list(row_ids)
-    for start in range(0, len(ids), _CHUNK):
-        conn.execute(delete(search_outbox).where(search_outbox.c.id.in_(ids[start:start + _CHUNK])))
+    for chunk in chunks(ids, _CHUNK):
+        conn.execute(delete(search_outbox).where(search_outbox.c.id.in_(chunk)))
 
 
 def lag(conn: Connection) -> Lag:
@@ -73,9 +73,9 @@ def contribution_rows(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
     search document needs; an id missing from the answer is to be deleted from the index."""
     found: dict[int, Any] = {}
     ids = list(ids)
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in chunks(ids, _CHUNK):
         rows = conn.execute(select(*_DOCUMENT_COLUMNS).where(
-            contributions.c.id.in_(ids[start:start + _CHUNK]),
+            contributions.c.id.in_(chunk),
             contributions.c.deleted.is_(False)))
         found.update({row.id: row for row in rows})
     return found

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from service.identity import DirectoryEntry, IdentityFacts, Link, ResolvedPerson, resolve
 from service.model import normalise_email
-from service.store.db import insert_ignore
+from service.store.db import chunks, insert_ignore
 from service.store.schema import (
     directory_accounts,
     directory_entries,
@@ -120,9 +120,9 @@ def _write_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     ids = [row["identity_id"] for row in rows]
-    for start in range(0, len(ids), 500):
+    for chunk in chunks(ids, 500):
         conn.execute(delete(identity_links).where(
-            identity_links.c.identity_id.in_(ids[start:start + 500])))
+            identity_links.c.identity_id.in_(chunk)))
     conn.execute(identity_links.insert(), rows)
 
 

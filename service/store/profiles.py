@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from service.store.db import from_db_time
+from service.store.db import chunks, from_db_time
 from service.store.schema import (
     contributions,
     identity_links,
@@ -144,11 +144,11 @@ def replace_profiles(
 ) -> None:
     """Replace these people's profile rows with `rows` (level filled in by refresh_levels)."""
     ids = list(person_ids)
-    for start in range(0, len(ids), 500):
+    for chunk in chunks(ids, 500):
         conn.execute(delete(profile_topics).where(
-            profile_topics.c.person_id.in_(ids[start:start + 500])))
-    for start in range(0, len(rows), 5000):
-        conn.execute(profile_topics.insert(), rows[start:start + 5000])
+            profile_topics.c.person_id.in_(chunk)))
+    for chunk in chunks(rows, 5000):
+        conn.execute(profile_topics.insert(), chunk)
 
 
 def topic_scores(
@@ -184,8 +184,8 @@ def refresh_levels(
     statement = update(profile_topics).where(
         t.person_id == bindparam("_p"), t.scope == bindparam("_s"), t.topic == bindparam("_t")
     )
-    for start in range(0, len(changes), 5000):
-        conn.execute(statement, changes[start:start + 5000])
+    for chunk in chunks(changes, 5000):
+        conn.execute(statement, chunk)
     return len(changes)
 
 
@@ -212,8 +212,8 @@ def contribution_summaries(
                        root.c.external_id == c.c.thread_external_id))
     found: dict[int, Any] = {}
     ids = list(ids)
-    for start in range(0, len(ids), 500):
-        rows = conn.execute(query.where(c.c.id.in_(ids[start:start + 500]),
+    for chunk in chunks(ids, 500):
+        rows = conn.execute(query.where(c.c.id.in_(chunk),
                                         c.c.audience.in_(list(audiences))))
         found.update({row.id: row for row in rows})
     return found

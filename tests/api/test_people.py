@@ -58,3 +58,10 @@ def test_topics_have_counts_and_trend(api: Api) -> None:
     # everyone on it was active in the last 90 days (October), nobody in the 90 before
     assert claims["people"] >= 2 and claims["active_people_90d"] == claims["people"]
     assert claims["trend"] == "rising"
+
+
+def test_a_bad_contributions_cursor_is_400_naming_it(api: Api) -> None:
+    token = api.token([PROFILES_READ])
+    dana = _dana(api, token)
+    response = api.get(f"/v1/people/{dana['id']}/contributions", token, cursor="bogus")
+    assert response.status_code == 400 and "cursor" in response.get_json()["errors"]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.reputation.scoring import age_decay
 from service.search.base import ExpertQuery, MatchedTopic
-from service.store.db import from_db_time, to_utc
+from service.store.db import chunks, from_db_time, to_utc
 from service.store.schema import contributions, identity_links, people, profile_topics, sources
 
 __all__ = ["display_names", "topic_scores", "visible_documents"]
@@ -43,8 +43,8 @@ def visible_documents(conn: Connection, ranked: Sequence[tuple[int, float]],
     relevance = dict(ranked)
     found: list[tuple[int, int, float]] = []
     ids = list(relevance)
-    for start in range(0, len(ids), _CHUNK):
-        for row in conn.execute(statement.where(c.id.in_(ids[start:start + _CHUNK]))):
+    for chunk in chunks(ids, _CHUNK):
+        for row in conn.execute(statement.where(c.id.in_(chunk))):
             created = from_db_time(row.created_at)
             if (row.audience not in audiences or row.deleted
                     or (row.opt_out_external and query.audience != Audience.INTERNAL)
@@ -67,8 +67,8 @@ def topic_scores(conn: Connection, scope: str, topics: set[str], person_ids: Seq
     statement = select(t.person_id, t.topic, t.score, t.level).where(
         t.scope == scope, t.topic.in_(sorted(topics)))
     ids = list(person_ids)
-    for start in range(0, len(ids), _CHUNK):
-        for row in conn.execute(statement.where(t.person_id.in_(ids[start:start + _CHUNK]))):
+    for chunk in chunks(ids, _CHUNK):
+        for row in conn.execute(statement.where(t.person_id.in_(chunk))):
             found[row.person_id].append(MatchedTopic(row.topic, row.score, row.level))
     return found
 
