@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -19,6 +20,8 @@ from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
 from service.model import Audience, ContributionRecord
+from service.ops.logs import configure_logging
+from service.ops.shutdown import StopOnSignal
 from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
 from service.store import clients as store_clients
@@ -26,6 +29,8 @@ from service.store import people as store_people
 from service.store import sync as store_sync
 
 __all__ = ["main"]
+
+log = logging.getLogger("whoknows.cli")
 
 
 class _State:
@@ -57,9 +62,13 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.group()
 @click.option("--config", "config_path", envvar="WHOKNOWS_CONFIG", default=None,
               help="Configuration file (default: whoknows.toml).")
+@click.option("--log-format", envvar="WHOKNOWS_LOG_FORMAT", type=click.Choice(["text", "json"]),
+              default="text", help="json: log records as JSON lines on stderr (containers).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, log_format: str) -> None:
     """whoknows: who knows what, across internal and external communities."""
+    if log_format == "json":
+        configure_logging("json")
     ctx.obj = _State(config_path)
 
 
@@ -132,26 +141,44 @@ def sync(state: _State, source_ids: tuple[str, ...], full: bool) -> None:
     if not chosen:
         click.echo("no sources to sync: add [[sources]] to the configuration")
     failed = False
-    for source_id in chosen:
-        with click.progressbar(length=0, label=f"{source_id}", show_pos=True) as bar:
-            def progress(done: int, total: int | None, bar: Any = bar) -> None:
-                if total:
-                    bar.length = total
-                bar.update(done - bar.pos)
-
-            report = pipeline.sync_source(
-                services, source_id,
-                lambda source: build_connector(source, services.config.secrets.get(source.id)),
-                full=full, progress=progress)
-        batch = report.batch
-        click.echo(f"{source_id}: {batch.inserted} new, {batch.updated} updated, "
-                   f"{report.flagged_deleted} deleted, {len(report.errors)} skipped items, "
-                   f"{report.people_recomputed} people recomputed")
-        if report.failed:
-            failed = True
-            click.echo(f"{source_id}: failed: {report.failed}", err=True)
+    # SIGTERM (a CronJob's pod stopped) ends the run after the page being stored
+    with StopOnSignal() as stop:
+        for source_id in chosen:
+            if stop.requested.is_set():
+                break
+            failed = _sync_one(services, source_id, full, stop) or failed
+    if stop.requested.is_set():
+        sys.exit(143)  # 128 + SIGTERM, as if the signal had ended the process
     if failed:
         sys.exit(1)
+
+
+def _sync_one(services: pipeline.Services, source_id: str, full: bool,
+              stop: StopOnSignal) -> bool:
+    """Sync one source, print and log its report; return whether it failed."""
+    with click.progressbar(length=0, label=f"{source_id}", show_pos=True) as bar:
+        def progress(done: int, total: int | None, bar: Any = bar) -> None:
+            if total:
+                bar.length = total
+            bar.update(done - bar.pos)
+
+        report = pipeline.sync_source(
+            services, source_id,
+            lambda source: stop.wrap(
+                build_connector(source, services.config.secrets.get(source.id))),
+            full=full, progress=progress)
+    batch = report.batch
+    click.echo(f"{source_id}: {batch.inserted} new, {batch.updated} updated, "
+               f"{report.flagged_deleted} deleted, {len(report.errors)} skipped items, "
+               f"{report.people_recomputed} people recomputed")
+    log.info("sync finished", extra={
+        "source": source_id, "pages": report.pages, "inserted": batch.inserted,
+        "updated": batch.updated, "deleted": report.flagged_deleted,
+        "skipped": len(report.errors), "people_recomputed": report.people_recomputed,
+        "failed": report.failed})
+    if report.failed:
+        click.echo(f"{source_id}: failed: {report.failed}", err=True)
+    return report.failed is not None
 
 
 @cli.command()
@@ -306,6 +333,8 @@ def demo(state: _State, end: datetime | None, serve_port: int | None) -> None:
                                                         "internal")
     base = f"http://127.0.0.1:{serve_port}"
     click.echo(f"""
+The intranet "who knows what" page (open in demo mode): {base}/
+
 Demo API client (all scopes, internal audience; a new secret each run):
   client_id:     {client_id}
   client_secret: {secret}
@@ -378,6 +407,51 @@ def serve(state: _State, host: str, port: int) -> None:
 def schema() -> None:
     """Print the JSON Schema of the canonical contribution record."""
     click.echo(json.dumps(msgspec.json.schema(ContributionRecord), indent=2))
+
+
+@cli.command()
+@click.option("--trending", is_flag=True, help="Topics in a burst now or lately.")
+@click.option("--activity", "topic", default=None, help="A topic's weekly activity and bursts.")
+@click.option("--weeks", default=8, show_default=True, type=click.IntRange(1, 260),
+              help="--trending: bursts ended this many weeks ago; --activity: weeks shown.")
+@click.option("--audience", type=click.Choice([a.value for a in Audience]), default="internal",
+              show_default=True, help="Whose view: external and partner see no internal data.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_fail_cleanly
+def topics(state: _State, trending: bool, topic: str | None, weeks: int, audience: str,
+           as_json: bool) -> None:
+    """Community insight: trending topics, or one topic's weekly activity."""
+    from service.insight import queries as insight_queries
+
+    if trending == (topic is not None):
+        raise click.UsageError("give --trending or --activity TOPIC")
+    services = state.services
+    scope = "all" if audience == "internal" else "public"
+    today = services.clock().date()
+    with services.engine.connect() as conn:
+        if trending:
+            found: Any = insight_queries.trending(conn, scope, today, weeks, 20)
+        else:
+            name = services.vocabulary.normalise(topic or "") or ""
+            found = insight_queries.activity(conn, scope, name, today, weeks)
+            if found is None:
+                raise click.ClickException(f"no activity on {name!r} in the {audience} view")
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif trending:
+        for b in found:
+            state_text = "ongoing" if b["ongoing"] else f"ended {b['end']}"
+            click.echo(f"{b['topic']}: since {b['start']}, peak {b['peak_contributions']} "
+                       f"in week {b['peak']} (usual {b['baseline']:g}), {state_text}")
+        if not found:
+            click.echo("no topic is in a burst")
+    else:
+        for week in found["weeks"]:
+            click.echo(f"{week['week']}  {week['contributions']:5d} contributions "
+                       f"{week['participants']:4d} people")
+        for b in found["bursts"]:
+            click.echo(f"burst: {b['start']} to {b['end'] or 'now'}, peak {b['peak']}")
 
 
 def main() -> None:

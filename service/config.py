@@ -29,6 +29,7 @@ __all__ = [
     "SearchConfig",
     "SourceConfig",
     "TopicOptions",
+    "WebConfig",
     "load_config",
 ]
 
@@ -127,11 +128,39 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: requests per minute per client (per replica); 0 turns the limit off
     rate_limit_per_minute: int = 600
     external_issuers: list[ExternalIssuer] = msgspec.field(default_factory=list)
+    #: requests per minute per client IP to the public badges and embeds (per replica);
+    #: 0 turns the limit off
+    badge_rate_limit_per_minute: int = 120
+    #: the public base URL of badges and embeds (oEmbed answers, embed snippets); empty:
+    #: the URL the request came in on
+    public_base_url: str = ""
+    #: reverse proxies in front (ingress, load balancer) whose X-Forwarded-For/-Proto/-Host
+    #: are trusted; 0: none, a client's own X-Forwarded-For is ignored
+    trusted_proxies: int = 0
+
+
+class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The intranet page's sign-in: OpenID Connect authorization code with PKCE.
+
+    With no `oidc_metadata_url` the page is open (local demo mode)."""
+
+    #: the provider's discovery document (…/.well-known/openid-configuration)
+    oidc_metadata_url: str = ""
+    client_id: str = ""
+    #: name of the variable holding the client secret; empty: a public client (PKCE only)
+    client_secret_env: str = ""
+    scopes: str = "openid profile email"
+    #: name of the variable holding the key that signs the session cookie
+    session_secret_env: str = ""
+    #: send the session cookie over HTTPS only (turn off only for plain-http testing)
+    secure_cookies: bool = True
+    session_minutes: int = 480
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     api: ApiConfig = ApiConfig()
+    web: WebConfig = WebConfig()
     search: SearchConfig = SearchConfig()
     reputation: ReputationConfig = ReputationConfig()
     sources: list[SourceConfig] = msgspec.field(default_factory=list)
@@ -143,6 +172,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     webhook_secrets: dict[str, str] = msgspec.field(default_factory=dict)
     #: (user name, password) of the search cluster, read from the variables search names
     search_auth: tuple[str, str] | None = None
+    #: "client_secret" and "session_secret" of [web], read from the variables it names
+    web_secrets: dict[str, str] = msgspec.field(default_factory=dict)
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -192,8 +223,11 @@ def load_config(
     search_auth = None
     if search.username_env and search.password_env:
         search_auth = (env.get(search.username_env, ""), env.get(search.password_env, ""))
+    web_secrets = {key: env[name] for key, name in (
+        ("client_secret", config.web.client_secret_env),
+        ("session_secret", config.web.session_secret_env)) if name and name in env}
     return msgspec.structs.replace(config, secrets=secrets, webhook_secrets=webhook_secrets,
-                                   search_auth=search_auth)
+                                   search_auth=search_auth, web_secrets=web_secrets)
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -237,6 +271,13 @@ def _check(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: {key}.half_life_days: must be positive")
     if not 30 <= config.api.token_lifetime_seconds <= 86400:
         raise ConfigError(f"{file}: api.token_lifetime_seconds: must be between 30 and 86400")
+    if config.api.public_base_url and not re.match(r"^https?://[^/?#]+(/[^?#]*)?$",
+                                                   config.api.public_base_url):
+        raise ConfigError(f"{file}: api.public_base_url: {config.api.public_base_url!r} is not "
+                          "an http(s):// URL without query or fragment")
+    if not 0 <= config.api.trusted_proxies <= 10:
+        raise ConfigError(f"{file}: api.trusted_proxies: must be between 0 and 10")
+    _check_web(config.web, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url
@@ -256,3 +297,20 @@ def _check(config: Config, file: Path) -> None:
         if bool(search.username_env) != bool(search.password_env):
             raise ConfigError(f"{file}: search.password_env: give both username_env and "
                               "password_env, or neither")
+
+
+def _check_web(web: WebConfig, file: Path) -> None:
+    if not web.oidc_metadata_url:
+        return
+    if not re.match(r"^https?://", web.oidc_metadata_url):
+        raise ConfigError(f"{file}: web.oidc_metadata_url: {web.oidc_metadata_url!r} is not "
+                          "an http(s):// URL")
+    if not web.client_id:
+        raise ConfigError(f"{file}: web.client_id: required with web.oidc_metadata_url")
+    if not web.session_secret_env:
+        raise ConfigError(f"{file}: web.session_secret_env: required with "
+                          "web.oidc_metadata_url (names the variable holding the session key)")
+    if "openid" not in web.scopes.split():
+        raise ConfigError(f"{file}: web.scopes: must include openid")
+    if not 5 <= web.session_minutes <= 7 * 24 * 60:
+        raise ConfigError(f"{file}: web.session_minutes: must be between 5 and 10080")

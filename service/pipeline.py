@@ -17,6 +17,7 @@ import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
+from service import insight
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
 from service.model import ContributionRecord
@@ -264,6 +265,8 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
         for chunk in chunks(ids, 500):
             conn.execute(delete(recompute_queue).where(
                 recompute_queue.c.identity_id.in_(chunk)))
+    if people:  # community insight is read from precomputed tables: refresh them
+        insight.refresh_if_due(services.engine, services.settings, services.clock)
     return len(people)
 
 
@@ -332,6 +335,7 @@ def rebuild(services: Services) -> tuple[int, int]:
         conn.execute(delete(recompute_queue))
         store_profiles.replace_profiles(conn, [], rows)
         store_profiles.refresh_levels(conn, None, assign_levels)
+    insight.refresh(services.engine, services.settings, services.clock)
     return len(rows), documents
 
 

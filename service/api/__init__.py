@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, abort
 
-from service import pipeline
+from service import ops, pipeline
 from service.api import errors
 from service.api.keys import load_signing_key
 from service.api.oauth import init_oauth
@@ -31,6 +31,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if services is None:
         services = pipeline.open_services(load_config(app.config.get("WHOKNOWS_CONFIG")))
     app.extensions["whoknows"] = services
+    if hops := services.config.api.trusted_proxies:  # the client's address behind an ingress
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     @app.url_value_preprocessor
     def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -39,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             abort(404)
 
     errors.init_app(app)
+    ops.init_app(app, services.engine)  # request ids, JSON request log, /metrics
     key = app.config.get("SIGNING_KEY") or load_signing_key(
         services.config.resolve_path(services.config.api.signing_key_file))
     app.extensions["whoknows_signing_key"] = key
@@ -49,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.contributions import contributions
     from service.api.experts import experts
     from service.api.health import health
+    from service.api.insight import insight
     from service.api.people import people
     from service.api.tokens import tokens
     from service.api.topics import topics
@@ -56,8 +63,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics, contributions, admin, webhooks):
+    for blueprint in (experts, people, topics, insight, contributions, admin, webhooks):
         app.register_blueprint(blueprint, url_prefix="/v1")
+    from service.api.badges import badges  # public, no token: badges, the embeddable card
+    from service.api.embed import embed
+
+    for public in (badges, embed):
+        app.register_blueprint(public, url_prefix="/v1")
+    from service.web import init_web
+
+    init_web(app, services)  # the intranet page at /, its sign-in at /signin
     return app
 
 

@@ -12,6 +12,7 @@ from service.api.errors import ApiError
 from service.api.experts import Cursor, encode_cursor, load_query
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import PROFILES_READ
+from service.insight import queries as insight_queries
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.store import profiles as store_profiles
 from service.store import queries
@@ -50,6 +51,7 @@ def _visible_person(person_id: int) -> dict[str, Any]:
         found = _summary(conn, person_id)
         scope = "all" if caller.audience == Audience.INTERNAL else "public"
         topics = store_profiles.person_topics(conn, person_id, scope)
+        recent = insight_queries.recent_topics(conn, scope, person_id)
     if caller.audience != Audience.INTERNAL:
         found["department"] = None
         found["email"] = None
@@ -60,6 +62,7 @@ def _visible_person(person_id: int) -> dict[str, Any]:
          "last_active": _iso(row.last_active)}
         for row in topics
     ]
+    found["recent_topics"] = recent  # the last 30/90 days, beside long-term expertise
     return found
 
 

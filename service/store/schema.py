@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -41,6 +42,12 @@ __all__ = [
     "api_clients",
     "suppressions",
     "search_outbox",
+    "insight_topic_weeks",
+    "insight_bursts",
+    "insight_edges",
+    "insight_nodes",
+    "insight_person_topics",
+    "insight_state",
 ]
 
 metadata = MetaData()
@@ -253,4 +260,91 @@ search_outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("contribution_id", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Community insight (service/insight), recomputed as a whole after a sync or a rebuild.
+# scope: all (every contribution; internal callers) or public (external and partner only,
+# opted-out people left out). Per topic and week: contributions and distinct participants
+# per audience, and `total` across the scope's audiences.
+insight_topic_weeks = Table(
+    "insight_topic_weeks",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("week", Date, primary_key=True),
+    Column("audience", String(16), primary_key=True),
+    Column("contributions", Integer, nullable=False),
+    Column("participants", Integer, nullable=False),
+)
+
+# Bursts of a topic's weekly contributions; `end` is null while the burst goes on.
+insight_bursts = Table(
+    "insight_bursts",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("start", Date, primary_key=True),
+    Column("peak", Date, nullable=False),
+    Column("end", Date),
+    Column("peak_contributions", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("strength", Float, nullable=False),
+)
+
+# The connection map between people (person_a < person_b); topic "" is every topic.
+insight_edges = Table(
+    "insight_edges",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("person_a", Integer, primary_key=True),
+    Column("person_b", Integer, primary_key=True),
+    Column("weight", Float, nullable=False),
+    Column("replies", Integer, nullable=False),
+    Column("likes", Integer, nullable=False),
+    Column("accepts", Integer, nullable=False),
+    Column("threads", Integer, nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Index("ix_insight_edges_weight", "scope", "topic", "weight"),
+    Index("ix_insight_edges_b", "scope", "topic", "person_b"),
+)
+
+# The people on the map: their communities (audiences, comma-separated), the sum of their
+# edge weights and their bridge score between communities.
+insight_nodes = Table(
+    "insight_nodes",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("person_id", Integer, primary_key=True),
+    Column("communities", String(40), nullable=False),
+    Column("strength", Float, nullable=False),
+    Column("bridge", Float, nullable=False),
+    Index("ix_insight_nodes_bridge", "scope", "topic", "bridge"),
+)
+
+# Per person and topic: the community they are in on it (the audience of most of their
+# contributions there) and how much they contributed lately.
+insight_person_topics = Table(
+    "insight_person_topics",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("person_id", Integer, primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("community", String(16), nullable=False),
+    Column("contributions", Integer, nullable=False),
+    Column("last_30_days", Integer, nullable=False),
+    Column("last_90_days", Integer, nullable=False),
+    Column("last_active", DateTime(timezone=True), nullable=False),
+    Index("ix_insight_person_topics_topic", "scope", "topic", "last_90_days"),
+)
+
+# When the insight tables were last computed (one row), as of which clock, and how long it took.
+insight_state = Table(
+    "insight_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("seconds", Float, nullable=False),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +98,78 @@ def api(services: pipeline.Services) -> Api:
 @pytest.fixture
 def token_for(api: Api) -> Callable[..., str]:
     return api.token
+
+
+# --- public badges and embeds (tests/api/test_badges*.py, test_embed*.py) ---
+
+HOSTILE_NAME = '<script>alert("x")</script> Eve\u202e & "Mallory"\x07 <img src=x onerror=alert(1)>'
+#: what a badge or card shows of it: the same text, less the control and bidi characters
+HOSTILE_SHOWN = '<script>alert("x")</script> Eve & "Mallory" <img src=x onerror=alert(1)>'
+
+
+@dataclass
+class PublicPeople:
+    """Person ids: `dana` (internal and external work), `ivan` (internal only), `eve`
+    (a hostile display name, external work), `olga` (external work, opted out)."""
+
+    dana: int
+    ivan: int
+    eve: int
+    olga: int
+
+
+@pytest.fixture
+def public_people(api: Api) -> PublicPeople:
+    """The `api` community plus the people the public badge tests need."""
+    from sqlalchemy import update
+
+    from service.store import people as store_people
+    from service.store.schema import people
+
+    def ingest(source: str, records: list) -> None:  # type: ignore[type-arg]
+        pipeline.ingest_pages(api.services, source, [Page(records, cursor=None)],
+                              full_pass=False)
+
+    ingest("blog", [record("b9", "ivan", kind="blog_post", email="ivan@corp.example",
+                           title=f"Fraud models {MARKER}", text=f"fraud {MARKER}",
+                           tags=["fraud"], url=f"https://intranet.example/ivan-{MARKER}")])
+    ingest("forum", [
+        record("q9", "cust9", kind="question", title="Is my data GDPR safe?", tags=["gdpr"]),
+        record("a90", "eve", name=HOSTILE_NAME, thread="q9", accepted=True, tags=["gdpr"],
+               text="GDPR answers"),
+        record("a91", "olga", thread="q9", tags=["gdpr"], text="GDPR, again"),
+    ])
+    with api.services.engine.begin() as conn:
+        def person(source: str, account: str) -> int:
+            found = store_people.person_of(conn, store_people.find_identity(conn, source,
+                                                                            account) or 0)
+            assert found is not None
+            return found
+
+        ids = PublicPeople(dana=person("forum", "dana_f"), ivan=person("blog", "ivan"),
+                           eve=person("forum", "eve"), olga=person("forum", "olga"))
+        conn.execute(update(people).where(people.c.id == ids.olga).values(opt_out_external=True))
+    return ids
+
+
+@pytest.fixture
+def make_api(api: Api, config_file: Path) -> Iterator[Callable[..., Api]]:
+    """Another app on the `api` fixture's store, with [api] settings given as keywords
+    (e.g. `badge_rate_limit_per_minute=3`), read the way the environment overrides them."""
+    from service.config import load_config
+    from tests.conftest import NOW
+
+    opened: list[pipeline.Services] = []
+
+    def make(**settings: object) -> Api:
+        environ = {f"WHOKNOWS_API_{key.upper()}": str(value) for key, value in settings.items()}
+        services = pipeline.open_services(load_config(config_file, environ=environ),
+                                          clock=lambda: NOW)
+        opened.append(services)
+        app = create_app({"SERVICES": services, "TESTING": True})
+        app.test_client_class = ContractClient
+        return Api(app, app.test_client(), services)
+
+    yield make
+    for services in opened:
+        services.engine.dispose()

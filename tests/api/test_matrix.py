@@ -50,7 +50,8 @@ def _values(api: Api) -> dict[str, Any]:
         identity = find_identity(conn, "blog", "dana")
         person = person_of(conn, identity)  # type: ignore[arg-type]
     return {"person_id": 99999, "identity_id": identity, "source_id": "forum", "q": MARKER,
-            "email": "dana@corp.example", "real_person": person}
+            "email": "dana@corp.example", "real_person": person,
+            "topic": "medical insurance claims"}
 
 
 def test_every_operation_is_protected_and_documented() -> None:

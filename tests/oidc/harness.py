@@ -77,6 +77,11 @@ class OidcClient:
     # Space-separated allow-list of API scopes; None lets the client ask for any of them.
     scope: str | None = None
     token_endpoint_auth_method: str = "client_secret_basic"
+    # An authorization-code client (a web sign-in) names its grants and redirect URIs; the
+    # provider then also serves its built-in login and consent pages. Empty: client
+    # credentials only.
+    grant_types: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -89,6 +94,10 @@ class OidcClient:
             data["audience_group"] = self.audience_group
         if self.scope is not None:
             data["scope"] = self.scope
+        if self.grant_types:
+            data["grant_types"] = list(self.grant_types)
+        if self.redirect_uris:
+            data["redirect_uris"] = list(self.redirect_uris)
         return data
 
 

@@ -88,9 +88,11 @@ const clients = clientsInput.map((c) => {
   return {
     client_id: String(c.client_id),
     client_secret: String(c.client_secret),
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
+    // An authorization-code client (a web page signing users in) names its grants and
+    // redirect URIs; the default stays a client_credentials-only API client.
+    grant_types: c.grant_types ?? ['client_credentials'],
+    response_types: c.grant_types?.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: c.redirect_uris ?? [],
     token_endpoint_auth_method: c.token_endpoint_auth_method ?? 'client_secret_basic',
     // Optional allow-list of API scopes; without it a client may ask for any of them.
     ...(c.scope ? { scope: String(c.scope) } : {}),
@@ -147,7 +149,9 @@ server.listen(port, '127.0.0.1', () => {
       },
     },
     features: {
-      devInteractions: { enabled: false },
+      // the built-in login and consent pages (any login name, any password), only when
+      // some client signs users in with the authorization code flow
+      devInteractions: { enabled: clients.some((c) => c.grant_types.includes('authorization_code')) },
       introspection: { enabled: true },
       clientCredentials: { enabled: true },
       resourceIndicators: {

@@ -1,0 +1,42 @@
+# whoknows: the API (gunicorn) and the `whoknows` command (sync, migrations, reindex).
+#
+#   docker build -t whoknows .
+#   docker run -p 8080:8080 -e WHOKNOWS_DATABASE_URL=postgresql+psycopg://... \
+#       -e WHOKNOWS_SEARCH_ENGINE=elasticsearch -e WHOKNOWS_SEARCH_URL=http://search:9200 whoknows
+#
+# Two stages: wheels are built where the build tools are, the final image installs only
+# the wheels (no compiler, no pip cache, no sources but the installed package).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY service ./service
+# the package and its production extras (PostgreSQL driver, search cluster clients)
+RUN pip wheel --wheel-dir /wheels '.[postgres,cluster]'
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    WHOKNOWS_LOG_FORMAT=json \
+    PORT=8080
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels 'whoknows[postgres,cluster]' \
+    && groupadd --system --gid 10001 whoknows \
+    && useradd --system --uid 10001 --gid whoknows --home-dir /nonexistent \
+       --shell /usr/sbin/nologin whoknows
+# openapi.yaml is served at /openapi.yaml from next to the installed package
+COPY openapi.yaml /usr/local/lib/python3.11/site-packages/openapi.yaml
+WORKDIR /tmp
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8080\")}/healthz', timeout=4)"
+CMD ["gunicorn", "--config=python:service.gunicorn_conf", "service.api.wsgi:app"]

@@ -1,0 +1,19 @@
+"""The intranet "who knows what" page: server-rendered search and profiles, served by the
+API's Flask app at `/` (internal view), behind OpenID Connect sign-in when configured."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from service import pipeline
+from service.web.auth import init_auth
+from service.web.views import CONNECTIONS, web
+
+__all__ = ["CONNECTIONS", "init_web"]
+
+
+def init_web(app: Flask, services: pipeline.Services) -> None:
+    """Register the page and its sign-in on the app; raise ConfigError when `[web]` names
+    a session key variable that is not set."""
+    init_auth(app, services.config.web, services.config.web_secrets)
+    app.register_blueprint(web)

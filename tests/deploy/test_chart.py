@@ -1,0 +1,231 @@
+"""The Helm chart, linted and rendered with Helm's own Go library (helm-python-sdk, no helm
+binary, offline), every manifest validated against the Kubernetes schemas
+(kubernetes-validate, strict: an unknown field fails), for the least an install needs and
+for a production-like values file; then what an operator relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.config import load_config
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "whoknows"
+PRODUCTION = CHART / "ci" / "production-values.yaml"
+#: the oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest known
+KUBE_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
+#: what an install cannot do without
+MINIMAL: dict[str, Any] = {"database": {"existingSecret": "wk-db"},
+                           "api": {"signingKey": {"existingSecret": "wk-key"}}}
+
+Manifests = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def production_values() -> dict[str, Any]:
+    return helm.values_from_yaml(PRODUCTION.read_text(encoding="utf-8"))
+
+
+def render(chart: helm.Chart, values: dict[str, Any], upgrade: bool = False) -> Manifests:
+    rendered = chart.render(values, name="wk", namespace="expertise", is_install=not upgrade,
+                            is_upgrade=upgrade)
+    return [doc for name, text in sorted(rendered.items()) if name.endswith(".yaml")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def only(manifests: Manifests, kind: str, component: str | None = None) -> list[dict[str, Any]]:
+    return [m for m in manifests if m["kind"] == kind and (
+        component is None
+        or m["metadata"]["labels"].get("app.kubernetes.io/component") == component)]
+
+
+def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    spec = manifest["spec"]
+    if manifest["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def minimal(chart: helm.Chart) -> Manifests:
+    return render(chart, MINIMAL)
+
+
+@pytest.fixture(scope="module")
+def production(chart: helm.Chart) -> Manifests:
+    return render(chart, production_values())
+
+
+@pytest.mark.parametrize("values", ["minimal", "production"])
+def test_chart_lints_clean_in_strict_mode(values: str) -> None:
+    given = MINIMAL if values == "minimal" else production_values()
+    report = helm.lint(CHART, given, strict=True, kube_version="v1.27.0")
+    assert report["errors"] == [], report
+    assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
+
+
+@pytest.mark.parametrize("values", ["minimal", "production"])
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+def test_every_rendered_manifest_is_valid_kubernetes(values: str, version: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    manifests: Manifests = request.getfixturevalue(values)
+    assert len(manifests) >= 7
+    for manifest in manifests:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(part) for part in exc.path)
+            pytest.fail(f"{manifest['kind']}/{manifest['metadata']['name']}: {where}: "
+                        f"{exc.message}")
+
+
+def test_api_pods_probe_ready_on_readyz_and_alive_on_healthz(production: Manifests) -> None:
+    (deployment,) = only(production, "Deployment")
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["command"] == ["gunicorn"]
+    assert "--workers=3" in container["args"] and "--threads=4" in container["args"]
+    assert container["args"][-1] == "service.api.wsgi:app"
+    assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
+
+
+def test_every_pod_runs_unprivileged_on_a_read_only_root_with_a_writable_tmp(
+        production: Manifests) -> None:
+    workloads = [m for m in production if m["kind"] in ("Deployment", "CronJob", "Job")]
+    assert {m["kind"] for m in workloads} == {"Deployment", "CronJob", "Job"}
+    for workload in workloads:
+        spec = pod_spec(workload)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts["/tmp"] == "tmp"
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert "emptyDir" in volumes["tmp"]
+
+
+def test_credentials_come_only_from_the_named_secrets(production: Manifests) -> None:
+    (deployment,) = only(production, "Deployment")
+    (container,) = pod_spec(deployment)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["WHOKNOWS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "whoknows-db", "key": "url"}
+    assert env["SEARCH_CLUSTER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == \
+        "whoknows-search"
+    assert container["envFrom"] == [{"secretRef": {"name": "whoknows-sources"}}]
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    assert volumes["signing-key"]["secret"]["secretName"] == "whoknows-signing-key"
+    assert not only(production, "Secret")  # the chart never holds a secret itself
+    text = yaml.safe_dump_all(production)
+    assert "postgresql+psycopg" not in text
+
+
+def test_each_scheduled_source_gets_a_cron_job_that_never_overlaps(
+        production: Manifests) -> None:
+    cron_jobs = only(production, "CronJob")
+    runs = {tuple(pod_spec(c)["containers"][0]["args"]): c for c in cron_jobs}
+    assert set(runs) == {("sync", "intranet-blog"), ("sync", "member-community"),
+                         ("sync", "partner_hub")}  # not the push source
+    member = runs[("sync", "member-community")]
+    assert member["spec"]["schedule"] == "*/15 * * * *"
+    for cron_job in cron_jobs:
+        assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
+        assert len(cron_job["metadata"]["name"]) <= 52
+        assert pod_spec(cron_job)["containers"][0]["command"] == ["whoknows"]
+        assert pod_spec(cron_job)["terminationGracePeriodSeconds"] == 120
+
+
+def test_migrations_run_before_install_and_upgrade_and_reindex_after(
+        production: Manifests, minimal: Manifests) -> None:
+    (migrate,) = only(production, "Job", "migrate")
+    annotations = migrate["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    (container,) = pod_spec(migrate)["containers"]
+    assert (container["command"], container["args"]) == (["whoknows"], ["init"])
+    # a pre-install hook runs before the ConfigMap and ServiceAccount exist
+    assert "serviceAccountName" not in pod_spec(migrate)
+    assert all(v.get("configMap") is None for v in pod_spec(migrate)["volumes"])
+    (reindex,) = only(production, "Job", "reindex")
+    assert reindex["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert pod_spec(reindex)["containers"][0]["args"] == ["reindex"]
+    assert not only(minimal, "Job", "reindex")  # off unless asked for
+
+
+def test_the_configmap_is_a_whoknows_toml_the_service_accepts(production: Manifests,
+                                                              tmp_path: Path) -> None:
+    (config_map,) = only(production, "ConfigMap")
+    (tmp_path / "whoknows.toml").write_text(config_map["data"]["whoknows.toml"])
+    (tmp_path / "synonyms.toml").write_text(config_map["data"]["synonyms.toml"])
+    environ = {"WHOKNOWS_DATABASE_URL": "postgresql+psycopg://wk@db/wk",
+               "SEARCH_CLUSTER_USER": "wk", "SEARCH_CLUSTER_PASSWORD": "pw"}
+    config = load_config(tmp_path / "whoknows.toml", environ=environ)
+    assert config.search.engine == "elasticsearch"
+    assert config.search.url == "https://search.example.com:9200"
+    assert config.search_auth == ("wk", "pw")
+    assert config.api.issuer == "https://whoknows.example.com"
+    assert config.api.signing_key_file == "/etc/whoknows/keys/signing-key.pem"
+    assert config.api.external_issuers[0].scope_map["Experts.Read"] == "experts:read"
+    assert config.reputation.synonyms == "/etc/whoknows/synonyms.toml"
+    assert [s.id for s in config.sources] == ["intranet-blog", "member-community",
+                                              "partner_hub", "support-push"]
+    hub = config.source("partner_hub")
+    assert hub is not None and hub.options["per_page"] == 50  # an int, as written
+    assert config.reputation.evidence_per_topic == 8  # from `config`, merged in
+
+
+def test_ingress_serves_tls_and_keeps_metrics_and_probes_inside(production: Manifests,
+                                                               minimal: Manifests) -> None:
+    (ingress,) = only(production, "Ingress")
+    assert ingress["spec"]["tls"] == [{"secretName": "whoknows-tls",
+                                       "hosts": ["whoknows.example.com"]}]
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert "/v1" in paths and "/oauth" in paths
+    assert not {"/", "/metrics", "/healthz", "/readyz"} & set(paths)
+    (policy,) = only(production, "NetworkPolicy")
+    peers = policy["spec"]["ingress"][0]["from"]
+    names = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+             for p in peers]
+    assert names == ["ingress-nginx", "monitoring", "crm"]
+    (hpa,) = only(production, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 12)
+    assert only(production, "PodDisruptionBudget")
+    assert not only(minimal, "Ingress") and not only(minimal, "HorizontalPodAutoscaler")
+    assert only(minimal, "Deployment")[0]["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    ({"api": {"signingKey": {"existingSecret": "wk-key"}}}, "/database/existingSecret"),
+    ({"database": {"existingSecret": "wk-db"}}, "/api/signingKey/existingSecret"),
+    ({**MINIMAL, "replicaCount": -1}, "/replicaCount"),
+    ({**MINIMAL, "search": {"url": "search.example.com:9200"}}, "/search/url"),
+    ({**MINIMAL, "sources": [{"id": "Blog", "kind": "rss", "audience": "internal"}]},
+     "/sources/0/id"),
+])
+def test_a_wrong_value_fails_the_install_with_a_message_naming_it(
+        chart: helm.Chart, values: dict[str, Any], named: str) -> None:
+    with pytest.raises(helm.HelmValuesError) as raised:
+        chart.render(values, name="wk", namespace="expertise", is_install=True)
+    assert f"at '{named}'" in str(raised.value)
+    report = helm.lint(CHART, values)
+    assert any(named in error for error in report["errors"]), report
+
+
+def test_an_ingress_without_hosts_is_refused_by_name(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmError, match="ingress.hosts"):
+        chart.render({**MINIMAL, "ingress": {"enabled": True}}, name="wk")
