@@ -43,8 +43,11 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     folder = tmp_path_factory.mktemp("schemathesis")
     config_file = folder / "whoknows.toml"
     config_file.write_text(CONFIG.format(db=folder / "whoknows.db"))
-    # no rate limit: the generated cases must reach the views, not a 429
-    config = load_config(config_file, environ={"WHOKNOWS_API_RATE_LIMIT_PER_MINUTE": "0"})
+    # no rate limits (token and per-IP badge): the generated cases must reach the views,
+    # not a 429
+    config = load_config(config_file, environ={"WHOKNOWS_API_RATE_LIMIT_PER_MINUTE": "0",
+                                               "WHOKNOWS_API_BADGE_RATE_LIMIT_PER_MINUTE": "0"})
+    assert config.api.rate_limit_per_minute == config.api.badge_rate_limit_per_minute == 0
     services = pipeline.open_services(config, clock=lambda: NOW)
     _load(services)
     yield create_app({"SERVICES": services, "TESTING": True})

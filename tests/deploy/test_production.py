@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -163,6 +164,7 @@ def test_the_container_entry_point_serves_searches_metrics_and_json_logs(
     internal = client_token(deployment, "internal")
     external = client_token(deployment, "external")
     searches = 6
+    found_by: dict[str, list[dict[str, Any]]] = {}
     for number in range(searches):
         token = internal if number % 2 == 0 else external
         answer = requests.get(f"{deployment.base}/v1/experts",
@@ -173,10 +175,27 @@ def test_the_container_entry_point_serves_searches_metrics_and_json_logs(
         assert answer.headers["X-Request-ID"] == f"smoke-{number}"
         hits = answer.json()["hits"]
         assert hits, answer.text
+        found_by["external" if token == external else "internal"] = hits
         if token == external:
             assert MARKER not in answer.text
 
-    # -- badge: the lead adds a GET /v1/badges/{id}.svg check here when badges land --
+    # badges: public, no token, external audience only
+    helper = found_by["external"][0]
+    svg = requests.get(f"{deployment.base}/v1/badges/{helper['person_id']}.svg", timeout=10)
+    assert svg.status_code == 200, svg.text
+    assert svg.headers["Content-Type"].startswith("image/svg+xml")
+    badge = requests.get(f"{deployment.base}/v1/badges/{helper['person_id']}.json", timeout=10)
+    assert badge.status_code == 200 and badge.headers["Access-Control-Allow-Origin"] == "*"
+    level = helper["matched_topics"][0]["level"]
+    assert badge.json()["message"].startswith(f"{level} · ")
+    assert badge.json()["message"] in svg.text and helper["display_name"] in svg.text
+    (dana,) = [hit for hit in found_by["internal"] if hit["display_name"] == "Dana"]
+    assert dana["person_id"] not in {hit["person_id"] for hit in found_by["external"]}
+    for path in (f"/v1/badges/{dana['person_id']}.svg", f"/v1/badges/{dana['person_id']}.json",
+                 "/v1/badges/by-account/blog/dana.svg"):
+        hidden = requests.get(deployment.base + path, timeout=10)
+        assert hidden.status_code == 404, path
+        assert MARKER not in hidden.text and "Dana" not in hidden.text
 
     metrics = requests.get(f"{deployment.base}/metrics", timeout=10)
     assert metrics.status_code == 200
