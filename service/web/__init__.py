@@ -1,5 +1,6 @@
-"""The intranet "who knows what" page: server-rendered search and profiles, served by the
-API's Flask app at `/` (internal view), behind OpenID Connect sign-in when configured."""
+"""The intranet "who knows what" page: server-rendered search, profiles and the connection
+map, served by the API's Flask app at `/` (internal view), behind OpenID Connect sign-in
+when configured."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from flask import Flask
 
 from service import pipeline
 from service.web.auth import init_auth
-from service.web.views import CONNECTIONS, web
+from service.web.views import web
 
-__all__ = ["CONNECTIONS", "init_web"]
+__all__ = ["init_web"]
 
 
 def init_web(app: Flask, services: pipeline.Services) -> None:

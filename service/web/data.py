@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from service import pipeline
+from service.insight import queries as insight_queries
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, SearchResult
 from service.search.sqlite import MARK_END, MARK_START
@@ -23,15 +24,23 @@ from service.store import profiles as store_profiles
 from service.store import queries
 from service.store.db import from_db_time
 from service.store.schema import contributions, identity_links, profile_topics, sources
+from service.web.graphmap import ConnectionMap, home_community, layout_map
 
-__all__ = ["Card", "Community", "Profile", "Search", "Segment", "highlight", "load_profile",
-           "list_sources", "search_cards"]
+__all__ = ["Card", "Community", "Profile", "Search", "Segment", "highlight", "load_map",
+           "load_profile", "list_sources", "search_cards"]
 
 AUDIENCE = Audience.INTERNAL
 AUDIENCES = [str(a) for a in VISIBLE_AUDIENCES[AUDIENCE]]
+#: the community insight scope of the internal view
+SCOPE = "all"
 PAGE_SIZE = 10
 TOP_TOPICS = 3
 TIMELINE_MONTHS = 24
+#: a profile reads this many of the person's strongest connections (it shows up to 8
+#: colleagues and 8 customers or partners among them)
+CONNECTIONS = 40
+#: the map reads this many of the strongest edges and keeps the strongest people on them
+MAP_EDGES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,11 @@ class Profile:
     communities: list[Community]
     recent: list[dict[str, Any]]
     timeline: list[tuple[date, dict[str, int]]]
+    #: who they work with most (`insight.queries.connections`), strongest first, each
+    #: with its `home` community (internal: a colleague; else a customer or partner)
+    connections: list[dict[str, Any]]
+    #: their topics of the last 90 days (`insight.queries.recent_topics`)
+    working_on: list[dict[str, Any]]
 
 
 def highlight(snippet: str) -> list[Segment]:
@@ -121,9 +135,9 @@ def search_cards(services: pipeline.Services, search: Search
         chosen = _effective_sources(list_sources(conn), search)
     if chosen is None:
         return SearchResult([], 0, []), []
-    since = datetime.combine(search.since, time(), tzinfo=UTC) if search.since else None
     result = services.index.search(ExpertQuery(
-        text=search.text, audience=AUDIENCE, sources=chosen, since=since, limit=PAGE_SIZE,
+        text=search.text, audience=AUDIENCE, sources=chosen, since=_day_start(search.since),
+        limit=PAGE_SIZE,
         offset=(search.page - 1) * PAGE_SIZE))
     ids = [hit.person_id for hit in result.hits]
     with services.engine.connect() as conn:
@@ -133,6 +147,10 @@ def search_cards(services: pipeline.Services, search: Search
                   [(ev, highlight(ev.snippet)) for ev in hit.evidence])
              for hit in result.hits]
     return result, cards
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, time(), tzinfo=UTC) if day else None
 
 
 def _top_topics(conn: Connection, person_ids: list[int]) -> dict[int, list[Any]]:
@@ -179,7 +197,19 @@ def load_profile(services: pipeline.Services, person_id: int) -> Profile | None:
         recent, _ = queries.person_contributions(conn, person_id, AUDIENCES, 10, 0)
         timeline = _timeline(conn, person_id, services.clock())
         communities = _communities(conn, [person_id]).get(person_id, [])
-    return Profile(summary, topics, evidence, communities, recent, timeline)
+        connections = [{**item, "home": home_community(item["communities"])} for item in
+                       insight_queries.connections(conn, SCOPE, person_id, CONNECTIONS)]
+        working_on = insight_queries.recent_topics(conn, SCOPE, person_id)
+    return Profile(summary, topics, evidence, communities, recent, timeline, connections,
+                   working_on)
+
+
+def load_map(services: pipeline.Services, topic: str, since: date | None) -> ConnectionMap:
+    """The internal connection map of a topic ("" for every topic), over the interactions
+    since that day, laid out for the page."""
+    with services.engine.connect() as conn:
+        page = insight_queries.graph_page(conn, SCOPE, topic, _day_start(since), MAP_EDGES, 0)
+    return layout_map(page)
 
 
 def _month(value: datetime) -> date:

@@ -1,5 +1,6 @@
-"""The intranet page's routes: the search page (`/`) and a person's profile
-(`/people/<id>`), server-rendered; web.js only fetches the next results in place."""
+"""The intranet page's routes: the search page (`/`), a person's profile
+(`/people/<id>`) and the connection map (`/map`), server-rendered; web.js only fetches
+the next results in place."""
 
 from __future__ import annotations
 
@@ -21,19 +22,18 @@ from service.store import queries
 from service.web import data
 from service.web.auth import current_user, signin_required
 from service.web.chart import timeline_chart
+from service.web.graphmap import interactions
 
-__all__ = ["CONNECTIONS", "PageError", "web"]
+__all__ = ["PageError", "web"]
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/assets")
 web.before_request(signin_required)
 
-#: app.extensions key of the connections provider, `(services, person_id) -> list of
-#: {"person_id", "display_name", "department", "strength"}`; the profile shows its
-#: "Connections" section from it once service/insight registers one.
-CONNECTIONS = "whoknows_connections"
 MAX_PAGE = 50
 POPULAR_SECONDS = 600
+#: the strongest connections the map's table lists
+STRONGEST = 20
 _POPULAR = "whoknows_web_popular"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -61,18 +61,27 @@ class SearchSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
+class MapSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    topic = fields.String(load_default="", validate=validate.Length(max=200))
+    since = fields.Date(load_default=None)
+
+
 def _services() -> pipeline.Services:
     return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
-def _form() -> dict[str, Any]:
-    """The search form's values (empty fields dropped); a bad one is a 400 naming it."""
+def _form(schema: Schema, lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A form's values (empty fields dropped, `lists` fields repeatable); a bad one is a
+    400 naming it."""
     args: dict[str, Any] = {key: [v for v in request.args.getlist(key) if v.strip()]
-                            for key in ("source", "community")}
+                            for key in lists}
     args.update({key: value.strip() for key, value in request.args.items()
                  if key not in args and value.strip()})
     try:
-        return SearchSchema().load(args)  # type: ignore[no-any-return]
+        return schema.load(args)  # type: ignore[no-any-return]
     except ValidationError as exc:
         fields_ = exc.messages if isinstance(exc.messages, dict) else {"q": exc.messages}
         name, messages = next(iter(fields_.items()))
@@ -83,7 +92,7 @@ def _form() -> dict[str, Any]:
 @web.get("/")
 def search() -> ResponseReturnValue:
     """The search page; with `q`, the people who know about it as cards."""
-    form = _form()
+    form = _form(SearchSchema(), ("source", "community"))
     services = _services()
     with services.engine.connect() as conn:
         known = data.list_sources(conn)
@@ -124,10 +133,23 @@ def profile(person_id: int) -> ResponseReturnValue:
     found = data.load_profile(services, person_id)
     if found is None:
         raise PageError(404, f"Nobody with contributions has the id {person_id}.")
-    provider = current_app.extensions.get(CONNECTIONS)
-    connections = provider(services, person_id) if provider is not None else None
-    return render_template("web/profile.html", profile=found, connections=connections,
+    return render_template("web/profile.html", profile=found,
                            chart=timeline_chart(found.timeline))
+
+
+@web.get("/map")
+def connection_map() -> ResponseReturnValue:
+    """Who works with whom on a topic (every topic without one): the strongest people as
+    an SVG map coloured by community, the bridges, and the strongest links as a table."""
+    form = _form(MapSchema())
+    services = _services()
+    form["topic"] = services.vocabulary.normalise(form["topic"]) or ""
+    topics = [t["topic"] for t in _popular_topics(services)]
+    if form["topic"] and form["topic"] not in topics:
+        topics.append(form["topic"])
+    graph = data.load_map(services, form["topic"], form["since"])
+    return render_template("web/map.html", form=form, topics=topics, graph=graph,
+                           strongest=graph.strongest(STRONGEST))
 
 
 @web.errorhandler(PageError)
@@ -172,6 +194,10 @@ def _ago(value: datetime | str | None) -> str:
     if days < 730:
         return f"{days // 30} months ago"
     return f"{days // 365} years ago"
+
+
+# a global, not a context value: the macros imported by the templates call it
+web.add_app_template_global(interactions, "interactions")
 
 
 @web.context_processor

@@ -125,3 +125,16 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
 
 
 __all__ = ["HOSTILE_NAME", "HOSTILE_WORD", "Site", "screenshot", "serve"]
+
+
+def tab_until(page: Any, condition: str, what: str, limit: int = 40) -> None:
+    """Press Tab until the JavaScript `condition` on `document.activeElement` holds;
+    fail naming `what` when `limit` presses never reach it."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(el => {condition})(document.activeElement)"):
+            return
+    raise AssertionError(f"Tab never reached {what}")
+
+
+__all__ += ["tab_until"]

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote_plus
 
-from tests.web.conftest import HOSTILE_NAME, HOSTILE_WORD, Site, screenshot
+from tests.web.conftest import HOSTILE_NAME, HOSTILE_WORD, Site, screenshot, tab_until
 
 TOPIC = "medical insurance claims"
 
@@ -96,12 +96,8 @@ def test_the_page_works_with_the_keyboard_alone(page: Any, site: Site) -> None:
     page.keyboard.type(TOPIC)
     page.keyboard.press("Enter")
     page.wait_for_selector("#results .card")
-    for _ in range(40):  # through the filters to the first person's name
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.closest('.card h3') !== null"):
-            break
-    else:
-        raise AssertionError("Tab never reached a person card")
+    # through the filters to the first person's name
+    tab_until(page, "el.closest('.card h3') !== null", "a person card")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"  # the focus is visible
     page.keyboard.press("Enter")

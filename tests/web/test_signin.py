@@ -68,6 +68,18 @@ def test_a_visitor_is_sent_to_sign_in_and_sees_nothing_before(signin_site: tuple
         assert MARKER not in body and expert not in body and "intranet" not in body
 
 
+def test_the_connection_map_needs_sign_in_too(signin_site: tuple[str, Any]) -> None:
+    _, app = signin_site
+    client = app.test_client()
+    for path in ("/map", "/map?topic=medical+insurance+claims&since=2026-01-01"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert urlsplit(response.location).path == "/signin"
+        assert parse_qs(urlsplit(response.location).query)["next"] == [path]
+        body = response.get_data(as_text=True)
+        assert "Samuel Mensah" not in body and "Bridges" not in body and "<svg" not in body
+
+
 def test_sign_in_asks_the_provider_for_a_code_with_pkce_s256(signin_site: tuple[str, Any]
                                                              ) -> None:
     _, app = signin_site
