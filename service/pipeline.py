@@ -283,11 +283,12 @@ def recompute(services: Services, person_ids: list[int]) -> int:
 
 
 def _profile_rows(
-    conn: Connection, services: Services, person_ids: list[int] | None
+    conn: Connection, services: Services, person_ids: list[int] | None,
+    everyone: dict[int, list[ContributionFacts]] | None = None,
 ) -> list[dict[str, object]]:
     now = services.clock()
     if person_ids is None:
-        facts = facts_by_person(conn, services, None)
+        facts = everyone if everyone is not None else facts_by_person(conn, services, None)
         targets = sorted(facts)
     else:
         facts = defaultdict(list)
@@ -328,14 +329,18 @@ def rebuild(services: Services) -> tuple[int, int]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         indexing = pool.submit(services.index.rebuild)
         with services.engine.connect() as conn:
-            rows = _profile_rows(conn, services, None)
+            facts = facts_by_person(conn, services, None)
+            rows = _profile_rows(conn, services, None, facts)
         documents = indexing.result()
+    # the insight reuses the topics just computed: extracting them again was half its time
+    topics = {fact.id: fact.topics for found in facts.values() for fact in found}
+    del facts
     with services.engine.begin() as conn:
         conn.execute(delete(profile_topics))
         conn.execute(delete(recompute_queue))
         store_profiles.replace_profiles(conn, [], rows)
         store_profiles.refresh_levels(conn, None, assign_levels)
-    insight.refresh(services.engine, services.settings, services.clock)
+    insight.refresh(services.engine, services.settings, services.clock, topics)
     return len(rows), documents
 
 

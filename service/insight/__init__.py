@@ -6,18 +6,19 @@ called by the pipeline) into the `insight_*` tables, so the API only reads index
 `refresh_if_due` keeps a busy sync loop from recomputing too often: it recomputes when
 at least `DUE_FACTOR` times the last computation's duration has passed since it finished,
 and always when that took under `ALWAYS_DUE_SECONDS` (a small store is always up to date;
-a million contributions, a few minutes' computation, at most every half hour or so).
+a million contributions, about 100 s of computation, at most every quarter of an hour).
 
 - `bursts`: weekly activity and burst detection (robust z-score over a rolling median/MAD
   baseline; the module says why)
-- `network`: edges between people and bridges (networkx, betweenness between communities)
+- `network`: edge weights and bridges (networkx, betweenness between communities)
+- `edges`: summing the edges of every map with numpy, keeping the strongest
 - `groups`: choosing a group across communities, with a reason for each person
 - `precompute`: reading the store and writing the tables; `store`, `queries`: SQL
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -33,10 +34,11 @@ DUE_FACTOR = 10.0
 ALWAYS_DUE_SECONDS = 2.0
 
 
-def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime]
-            ) -> float:
-    """Recompute every insight table; return the seconds it took."""
-    return precompute.refresh(engine, settings, clock)
+def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime],
+            topics: Mapping[int, frozenset[str]] | None = None) -> float:
+    """Recompute every insight table; return the seconds it took. `topics`: each live
+    contribution's topics when the caller has just computed them (a rebuild)."""
+    return precompute.refresh(engine, settings, clock, topics)
 
 
 def refresh_if_due(engine: Engine, settings: ReputationSettings,

@@ -15,6 +15,7 @@ from service.store.schema import (
     identity_links,
     insight_bursts,
     insight_edges,
+    insight_maps,
     insight_nodes,
     insight_person_topics,
     insight_state,
@@ -22,10 +23,35 @@ from service.store.schema import (
     interactions,
 )
 
-__all__ = ["InteractionRow", "iter_interactions", "last_state", "record_state", "replace_all"]
+__all__ = ["ContributionRow", "InteractionRow", "iter_contributions", "iter_interactions",
+           "last_state", "record_state", "replace_all"]
 
 _TABLES = {"weeks": insight_topic_weeks, "bursts": insight_bursts, "edges": insight_edges,
-           "nodes": insight_nodes, "person_topics": insight_person_topics}
+           "nodes": insight_nodes, "person_topics": insight_person_topics,
+           "maps": insight_maps}
+
+
+class ContributionRow(NamedTuple):
+    id: int
+    person_id: int
+    source_id: str
+    thread: str | None
+    audience: str
+    created: datetime
+
+
+def iter_contributions(conn: Connection) -> Iterator[ContributionRow]:
+    """Yield every live contribution's author (person), thread, audience and time: no
+    text, the topics come from the reputation engine."""
+    c, link = contributions.c, identity_links.c
+    query = (select(c.id, link.person_id, c.source_id, c.thread_external_id, c.audience,
+                    type_coerce(c.created_at, Text))
+             .select_from(contributions)
+             .join(identity_links, link.identity_id == c.author_identity_id)
+             .where(c.deleted.is_(False)))
+    for row in conn.execute(query.execution_options(yield_per=5000)):
+        yield ContributionRow(row[0], row[1], row[2], row[3], row[4],
+                              from_db_time(row[5]))  # type: ignore[arg-type]
 
 
 class InteractionRow(NamedTuple):

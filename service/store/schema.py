@@ -47,6 +47,7 @@ __all__ = [
     "insight_edges",
     "insight_nodes",
     "insight_person_topics",
+    "insight_maps",
     "insight_state",
 ]
 
@@ -337,6 +338,16 @@ insight_person_topics = Table(
     Column("last_90_days", Integer, nullable=False),
     Column("last_active", DateTime(timezone=True), nullable=False),
     Index("ix_insight_person_topics_topic", "scope", "topic", "last_90_days"),
+)
+
+# Per scope and map (topic, "" for the whole map): how many edges insight_edges keeps, so
+# that a page of the map need not count them.
+insight_maps = Table(
+    "insight_maps",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("edges", Integer, nullable=False),
 )
 
 # When the insight tables were last computed (one row), as of which clock, and how long it took.

@@ -81,6 +81,13 @@ def upgrade() -> None:
     op.create_index("ix_insight_person_topics_topic", "insight_person_topics",
                     ["scope", "topic", "last_90_days"])
     op.create_table(
+        "insight_maps",
+        sa.Column("scope", sa.String(8), nullable=False),
+        sa.Column("topic", sa.String(255), nullable=False),
+        sa.Column("edges", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "topic"),
+    )
+    op.create_table(
         "insight_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
@@ -91,6 +98,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("insight_state", "insight_person_topics", "insight_nodes", "insight_edges",
-                  "insight_bursts", "insight_topic_weeks"):
+    for table in ("insight_state", "insight_maps", "insight_person_topics", "insight_nodes",
+                  "insight_edges", "insight_bursts", "insight_topic_weeks"):
         op.drop_table(table)
