@@ -410,6 +410,8 @@ def schema() -> None:
 
 
 @cli.command()
+@click.option("--refresh", is_flag=True,
+              help="Recompute the insight tables now (schedule it for push-only sources).")
 @click.option("--trending", is_flag=True, help="Topics in a burst now or lately.")
 @click.option("--activity", "topic", default=None, help="A topic's weekly activity and bursts.")
 @click.option("--weeks", default=8, show_default=True, type=click.IntRange(1, 260),
@@ -419,14 +421,20 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @_fail_cleanly
-def topics(state: _State, trending: bool, topic: str | None, weeks: int, audience: str,
-           as_json: bool) -> None:
+def topics(state: _State, refresh: bool, trending: bool, topic: str | None, weeks: int,
+           audience: str, as_json: bool) -> None:
     """Community insight: trending topics, or one topic's weekly activity."""
+    from service import insight
     from service.insight import queries as insight_queries
 
-    if trending == (topic is not None):
-        raise click.UsageError("give --trending or --activity TOPIC")
     services = state.services
+    if refresh:
+        seconds = insight.refresh(services.engine, services.settings, services.clock)
+        click.echo(f"insight recomputed in {seconds:.1f} s", err=True)
+        if not trending and topic is None:
+            return
+    if trending == (topic is not None):
+        raise click.UsageError("give --trending or --activity TOPIC (or --refresh)")
     scope = "all" if audience == "internal" else "public"
     today = services.clock().date()
     with services.engine.connect() as conn:

@@ -66,6 +66,9 @@ class Services:
     vocabulary: TopicVocabulary
     settings: ReputationSettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: set by the API app: a request never waits for a long insight computation (a
+    #: scheduled `whoknows topics --refresh`, a sync or a rebuild does it)
+    serving: bool = False
 
 
 def open_services(config: Config, clock: Callable[[], datetime] | None = None) -> Services:
@@ -266,7 +269,8 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
             conn.execute(delete(recompute_queue).where(
                 recompute_queue.c.identity_id.in_(chunk)))
     if people:  # community insight is read from precomputed tables: refresh them
-        insight.refresh_if_due(services.engine, services.settings, services.clock)
+        insight.refresh_if_due(services.engine, services.settings, services.clock,
+                               cheap_only=services.serving)
     return len(people)
 
 

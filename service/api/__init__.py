@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if services is None:
         services = pipeline.open_services(load_config(app.config.get("WHOKNOWS_CONFIG")))
     app.extensions["whoknows"] = services
+    services.serving = True  # requests never wait for a long insight computation
     if hops := services.config.api.trusted_proxies:  # the client's address behind an ingress
         from werkzeug.middleware.proxy_fix import ProxyFix
 

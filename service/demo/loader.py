@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
-from service import pipeline
+from service import insight, pipeline
 from service.connectors.base import Page
 from service.demo.generator import DemoData, generate_demo
 from service.identity import DirectoryEntry
@@ -56,6 +56,8 @@ def load_demo(
         echo(f"{source['id']} ({source['audience']}): {report.batch.inserted} new, "
              f"{report.batch.updated} updated, {report.batch.unchanged} unchanged")
     people = pipeline.resolve_and_recompute(services, set())
+    # a sync may skip a refresh that is not yet due; the demo's insight must be complete
+    insight.refresh(services.engine, services.settings, services.clock)
     total = sum(len(records) for records in data.records.values())
     echo(f"demo loaded: {total} contributions, {len(data.people)} people "
          f"({people} recomputed after the directory)")

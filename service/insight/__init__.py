@@ -42,13 +42,17 @@ def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], da
 
 
 def refresh_if_due(engine: Engine, settings: ReputationSettings,
-                   clock: Callable[[], datetime]) -> float | None:
+                   clock: Callable[[], datetime], cheap_only: bool = False) -> float | None:
     """Recompute unless the last computation is more recent than `DUE_FACTOR` times its
-    duration; return the seconds it took, or None when it was not due."""
+    duration; return the seconds it took, or None when it was not due. `cheap_only` (an
+    API request waiting): recompute only when the last computation took under
+    `ALWAYS_DUE_SECONDS`."""
     with engine.connect() as conn:
         state = insight_store.last_state(conn)
     if state is not None:
         computed_at, _, seconds = state
+        if cheap_only and seconds >= ALWAYS_DUE_SECONDS:
+            return None
         wait = timedelta(seconds=seconds * DUE_FACTOR)
         if seconds >= ALWAYS_DUE_SECONDS and datetime.now(UTC) - computed_at < wait:
             return None
