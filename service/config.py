@@ -4,8 +4,9 @@ environment variables, validated, then passed down. No other module reads the en
 Environment overrides:
 
 - `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
-  `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]` and
-  `[reputation]`;
+  `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]`,
+  `[reputation]`, `[api]` and `[web]` (so a variable holding a secret is best named
+  outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an unknown `[web]` key);
 - `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
   e.g. `WHOKNOWS_SOURCE_INTRANET_BLOG_URL`.
 """
@@ -231,7 +232,7 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation", "api"):
+    for section in ("database", "search", "reputation", "api", "web"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):

@@ -64,3 +64,19 @@ def test_invalid_config_fails_naming_the_key(tmp_path: Path, text: str, named: s
 def test_a_missing_file_asked_for_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_the_page_sign_in_is_configured_from_the_environment(tmp_path: Path) -> None:
+    config = load_config(None, environ={
+        "WHOKNOWS_WEB_OIDC_METADATA_URL": "https://idp.example/.well-known/openid-configuration",
+        "WHOKNOWS_WEB_CLIENT_ID": "whoknows-page",
+        "WHOKNOWS_WEB_SESSION_SECRET_ENV": "PAGE_SESSION_KEY",
+        "WHOKNOWS_WEB_SECURE_COOKIES": "false",
+        "PAGE_SESSION_KEY": "k" * 32,
+    })
+    assert config.web.client_id == "whoknows-page"
+    assert config.web.oidc_metadata_url.startswith("https://idp.example/")
+    assert config.web.secure_cookies is False
+    assert config.web_secrets == {"session_secret": "k" * 32}
+    with pytest.raises(ConfigError, match="web"):
+        load_config(None, environ={"WHOKNOWS_WEB_SESSION_MINUTES": "forever"})
