@@ -324,9 +324,10 @@ def _topics_of(conn: Connection, person_ids: list[int]) -> set[tuple[str, str]]:
 def rebuild(services: Services) -> tuple[int, int]:
     """Recompute everything from the store: identities, every profile, the whole index.
 
-    The index is rebuilt in a second thread while the profiles are computed (SQLite does
-    the indexing without the GIL, and WAL lets the reads run beside it); the profiles are
-    written once it is done. Returns (profile rows, indexed documents).
+    The index is rebuilt in a second thread while the profiles and the community insight
+    are computed (SQLite does the indexing without the GIL, and WAL lets the reads run
+    beside it); both are written once it is done. Returns (profile rows, indexed
+    documents).
     """
     with services.engine.begin() as conn:
         store_people.resolve_people(conn)
@@ -335,16 +336,19 @@ def rebuild(services: Services) -> tuple[int, int]:
         with services.engine.connect() as conn:
             facts = facts_by_person(conn, services, None)
             rows = _profile_rows(conn, services, None, facts)
+        # the insight reuses the topics just computed: extracting them again was half
+        # its time
+        topics = {fact.id: fact.topics for found in facts.values() for fact in found}
+        del facts
+        prepared = insight.prepare(services.engine, services.settings, services.clock,
+                                   topics)
         documents = indexing.result()
-    # the insight reuses the topics just computed: extracting them again was half its time
-    topics = {fact.id: fact.topics for found in facts.values() for fact in found}
-    del facts
     with services.engine.begin() as conn:
         conn.execute(delete(profile_topics))
         conn.execute(delete(recompute_queue))
         store_profiles.replace_profiles(conn, [], rows)
         store_profiles.refresh_levels(conn, None, assign_levels)
-    insight.refresh(services.engine, services.settings, services.clock, topics)
+    insight.write(services.engine, prepared)
     return len(rows), documents
 
 

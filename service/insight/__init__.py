@@ -27,11 +27,15 @@ from service.insight import precompute
 from service.insight import store as insight_store
 from service.reputation.engine import ReputationSettings
 
-__all__ = ["ALWAYS_DUE_SECONDS", "DUE_FACTOR", "refresh", "refresh_if_due"]
+__all__ = ["ALWAYS_DUE_SECONDS", "DUE_FACTOR", "prepare", "refresh", "refresh_if_due", "write"]
 
 DUE_FACTOR = 10.0
 #: a computation faster than this is always due (a small store is always up to date)
 ALWAYS_DUE_SECONDS = 2.0
+
+
+prepare = precompute.prepare
+write = precompute.write
 
 
 def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime],

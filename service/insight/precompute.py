@@ -189,11 +189,20 @@ def week_rows(found: Insight) -> list[dict[str, Any]]:
             for (scope, topic, week, audience), count in found.weeks.items()]
 
 
-def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime],
-            topics: Mapping[int, frozenset[str]] | None = None) -> float:
-    """Recompute every insight table as of `clock()`, in one transaction; return the
-    seconds it took. `topics`: each live contribution's topics when the caller has just
-    computed them (a rebuild), else they are computed here."""
+@dataclass
+class Prepared:
+    """The insight tables computed and not yet written."""
+
+    as_of: datetime
+    tables: dict[str, list[dict[str, Any]]]
+    started: float
+
+
+def prepare(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime],
+            topics: Mapping[int, frozenset[str]] | None = None) -> Prepared:
+    """Compute every insight table as of `clock()` (reads only). `topics`: each live
+    contribution's topics when the caller has just computed them (a rebuild), else they
+    are computed here."""
     started = time.perf_counter()
     as_of = clock()
     with engine.connect() as conn:
@@ -205,8 +214,21 @@ def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], da
               "nodes": nodes, "person_topics": person_topic_rows(found),
               "maps": [{"scope": scope, "topic": topic, "edges": count}
                        for (scope, topic), count in maps.items()]}
+    return Prepared(as_of, tables, started)
+
+
+def write(engine: Engine, prepared: Prepared) -> float:
+    """Replace the insight tables with `prepared` in one transaction; return the seconds
+    since its computation started."""
     with engine.begin() as conn:
-        store.replace_all(conn, tables)
-        seconds = time.perf_counter() - started
-        store.record_state(conn, as_of, seconds)
+        store.replace_all(conn, prepared.tables)
+        seconds = time.perf_counter() - prepared.started
+        store.record_state(conn, prepared.as_of, seconds)
     return seconds
+
+
+def refresh(engine: Engine, settings: ReputationSettings, clock: Callable[[], datetime],
+            topics: Mapping[int, frozenset[str]] | None = None) -> float:
+    """Recompute every insight table as of `clock()`, in one transaction; return the
+    seconds it took."""
+    return write(engine, prepare(engine, settings, clock, topics))
