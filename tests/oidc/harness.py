@@ -119,14 +119,18 @@ def _which(name: str, override_env: str) -> str:
     return path
 
 
-def ensure_node_modules(oidc_dir: Path = OIDC_DIR, timeout: float = NPM_TIMEOUT) -> Path:
-    """Install tests/oidc/node_modules (``npm ci``) unless oidc-provider is already there.
+def ensure_node_modules(
+    oidc_dir: Path = OIDC_DIR, timeout: float = NPM_TIMEOUT, package: str = "oidc-provider"
+) -> Path:
+    """Install ``oidc_dir``/node_modules (``npm ci``) unless ``package`` is already there.
 
     Needs the npm registry the first time (a fresh CI machine); later calls are free.
-    A file lock keeps parallel test processes from installing at the same time.
+    A file lock keeps parallel test processes from installing at the same time. Other
+    test folders with a package.json (tests/web/a11y for axe-core) pass their own
+    folder and package.
     """
     node_modules = oidc_dir / "node_modules"
-    marker = node_modules / "oidc-provider" / "package.json"
+    marker = node_modules / package / "package.json"
     if marker.exists():
         return node_modules
     npm = _which("npm", "WHOKNOWS_TEST_NPM")
