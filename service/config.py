@@ -138,6 +138,9 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: reverse proxies in front (ingress, load balancer) whose X-Forwarded-For/-Proto/-Host
     #: are trusted; 0: none, a client's own X-Forwarded-For is ignored
     trusted_proxies: int = 0
+    #: seconds /metrics may show per-source contribution counts this old (they are recounted
+    #: in the background once older: a count scans every contribution); 0: at every scrape
+    metrics_counts_seconds: float = 60.0
 
 
 class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -278,6 +281,8 @@ def _check(config: Config, file: Path) -> None:
                           "an http(s):// URL without query or fragment")
     if not 0 <= config.api.trusted_proxies <= 10:
         raise ConfigError(f"{file}: api.trusted_proxies: must be between 0 and 10")
+    if config.api.metrics_counts_seconds < 0:
+        raise ConfigError(f"{file}: api.metrics_counts_seconds: must not be negative")
     _check_web(config.web, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")

@@ -45,7 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             abort(404)
 
     errors.init_app(app)
-    ops.init_app(app, services.engine)  # request ids, JSON request log, /metrics
+    ops.init_app(app, services.engine,  # request ids, JSON request log, /metrics
+                 services.config.api.metrics_counts_seconds)
     key = app.config.get("SIGNING_KEY") or load_signing_key(
         services.config.resolve_path(services.config.api.signing_key_file))
     app.extensions["whoknows_signing_key"] = key

@@ -17,7 +17,8 @@ from service.ops.requests import init_request_log
 __all__ = ["configure_logging", "init_app", "logging_config"]
 
 
-def init_app(app: Flask, engine: Engine) -> None:
-    """Register the request id, the request log, the latency histogram and `/metrics`."""
+def init_app(app: Flask, engine: Engine, metrics_counts_seconds: float) -> None:
+    """Register the request id, the request log, the latency histogram and `/metrics`
+    (its contribution counts at most `metrics_counts_seconds` old)."""
     init_request_log(app)
-    init_metrics(app, engine)
+    init_metrics(app, engine, metrics_counts_seconds)

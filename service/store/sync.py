@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ __all__ = [
     "commit_cursor",
     "get_cursor",
     "list_sources",
+    "live_counts",
     "record_error",
     "finish_run",
     "register_source",
@@ -93,13 +95,21 @@ def record_error(conn: Connection, source_id: str, message: str, cursor: str | N
                                          "cursor": cursor, "message": message[:4000]}])
 
 
-def list_sources(conn: Connection) -> list[SourceStatus]:
-    """Every known source with its sync state and counts."""
-    counts: dict[str, int] = dict(conn.execute(
+def live_counts(conn: Connection) -> dict[str, int]:
+    """Live (not deleted) contributions per source id: one scan of every contribution
+    (about 0.5 s at a million on SQLite)."""
+    return dict(conn.execute(
         select(contributions.c.source_id, func.count())
         .where(contributions.c.deleted.is_(False))
         .group_by(contributions.c.source_id)
     ).all())
+
+
+def list_sources(conn: Connection, counts: Mapping[str, int] | None = None
+                 ) -> list[SourceStatus]:
+    """Every known source with its sync state and counts. `counts`: `live_counts` read
+    earlier (e.g. kept by /metrics), to spare the scan."""
+    counts = live_counts(conn) if counts is None else counts
     errors: dict[str, int] = dict(conn.execute(
         select(sync_errors.c.source_id, func.count()).group_by(sync_errors.c.source_id)
     ).all())

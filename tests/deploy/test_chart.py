@@ -13,8 +13,10 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from flask import Flask
 
 from service.config import load_config
+from service.web.auth import init_auth
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "whoknows"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
@@ -23,6 +25,7 @@ KUBE_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 #: what an install cannot do without
 MINIMAL: dict[str, Any] = {"database": {"existingSecret": "wk-db"},
                            "api": {"signingKey": {"existingSecret": "wk-key"}}}
+PROVIDER = "https://login.example.com/.well-known/openid-configuration"
 
 Manifests = list[dict[str, Any]]
 
@@ -129,9 +132,20 @@ def test_credentials_come_only_from_the_named_secrets(production: Manifests) -> 
     assert env["SEARCH_CLUSTER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == \
         "whoknows-search"
     assert container["envFrom"] == [{"secretRef": {"name": "whoknows-sources"}}]
+    assert env["WEB_SESSION_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "whoknows-web", "key": "session-secret"}
+    assert env["WEB_OIDC_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "whoknows-web", "key": "client-secret"}
     volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
     assert volumes["signing-key"]["secret"]["secretName"] == "whoknows-signing-key"
     assert not only(production, "Secret")  # the chart never holds a secret itself
+    named = {"whoknows-db", "whoknows-search", "whoknows-web"}
+    for workload in (m for m in production if m["kind"] in ("Deployment", "CronJob", "Job")):
+        for variable in pod_spec(workload)["containers"][0]["env"]:
+            assert "value" in variable or variable["valueFrom"]["secretKeyRef"]["name"] in named
+            # the page's sign-in secrets reach the API pods only, never a job
+            if workload["kind"] != "Deployment":
+                assert not variable["name"].startswith(("WEB_", "WHOKNOWS_WEB_"))
     text = yaml.safe_dump_all(production)
     assert "postgresql+psycopg" not in text
 
@@ -191,6 +205,75 @@ def test_the_configmap_is_a_whoknows_toml_the_service_accepts(production: Manife
     assert config.reputation.evidence_per_topic == 8  # from `config`, merged in
 
 
+#: the Secrets an operator creates for production-values.yaml (its header says how)
+PRODUCTION_SECRETS = {
+    "whoknows-db": {"url": "postgresql+psycopg://whoknows:pw@pg.example.com:5432/whoknows"},
+    "whoknows-search": {"username": "whoknows", "password": "search-pw"},
+    "whoknows-web": {"session-secret": "9f" * 32, "client-secret": "oidc-client-pw"},
+}
+
+
+def container_environ(manifest: dict[str, Any],
+                      secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The container's environment as the kubelet sets it from these Secrets (a reference
+    to any other Secret or key fails with KeyError)."""
+    environ = {}
+    for variable in pod_spec(manifest)["containers"][0]["env"]:
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        environ[variable["name"]] = (secrets[ref["name"]][ref["key"]] if ref
+                                     else variable["value"])
+    return environ
+
+
+def test_the_api_pods_configuration_signs_the_page_in_through_the_provider(
+        production: Manifests, tmp_path: Path) -> None:
+    (config_map,) = only(production, "ConfigMap")
+    (tmp_path / "whoknows.toml").write_text(config_map["data"]["whoknows.toml"])
+    (tmp_path / "synonyms.toml").write_text(config_map["data"]["synonyms.toml"])
+    (deployment,) = only(production, "Deployment")
+    environ = container_environ(deployment, PRODUCTION_SECRETS)
+    config = load_config(tmp_path / "whoknows.toml", environ=environ)
+    web = config.web
+    assert web.oidc_metadata_url == \
+        "https://login.example.com/realms/corp/.well-known/openid-configuration"
+    assert (web.client_id, web.scopes) == ("whoknows-intranet", "openid profile email")
+    assert (web.session_minutes, web.secure_cookies) == (600, True)
+    assert config.web_secrets == {"client_secret": "oidc-client-pw",
+                                  "session_secret": "9f" * 32}
+    assert config.api.trusted_proxies == 1  # the callback URL is the ingress's https one
+    app = Flask(__name__)
+    init_auth(app, web, config.web_secrets)  # what the page does at start: it accepts them
+    assert app.secret_key == "9f" * 32
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    (ingress,) = only(production, "Ingress")
+    paths = {p["path"]: p["pathType"] for rule in ingress["spec"]["rules"]
+             for p in rule["http"]["paths"]}
+    assert paths["/"] == "Exact"  # the page, not everything under it
+    assert paths["/signin"] == paths["/people"] == paths["/assets"] == "Prefix"
+
+
+def test_without_a_provider_the_page_has_no_sign_in_settings_and_no_route_in(
+        chart: helm.Chart, minimal: Manifests) -> None:
+    (deployment,) = only(minimal, "Deployment")
+    secrets = {"wk-db": {"url": "postgresql+psycopg://wk@db/wk"}}
+    assert not [name for name in container_environ(deployment, secrets) if "WEB" in name]
+    open_page = render(chart, {**MINIMAL, "ingress": {"enabled": True,
+                                                       "hosts": ["wk.example.com"]}})
+    (ingress,) = only(open_page, "Ingress")
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths == ["/v1", "/oauth", "/.well-known", "/openapi.yaml"]
+
+
+def test_a_public_client_gets_no_client_secret(chart: helm.Chart) -> None:
+    values = {**MINIMAL, "web": {"oidcMetadataUrl": PROVIDER, "clientId": "wk",
+                                 "existingSecret": "wk-web", "clientSecretKey": ""}}
+    (deployment,) = only(render(chart, values), "Deployment")
+    environ = container_environ(deployment, {"wk-db": {"url": "postgresql+psycopg://wk@db/wk"},
+                                             "wk-web": {"session-secret": "s"}})
+    assert environ["WEB_SESSION_SECRET"] == "s"
+    assert not {"WEB_OIDC_CLIENT_SECRET", "WHOKNOWS_WEB_CLIENT_SECRET_ENV"} & set(environ)
+
+
 def test_ingress_serves_tls_and_keeps_metrics_and_probes_inside(production: Manifests,
                                                                minimal: Manifests) -> None:
     (ingress,) = only(production, "Ingress")
@@ -198,7 +281,9 @@ def test_ingress_serves_tls_and_keeps_metrics_and_probes_inside(production: Mani
                                        "hosts": ["whoknows.example.com"]}]
     paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     assert "/v1" in paths and "/oauth" in paths
-    assert not {"/", "/metrics", "/healthz", "/readyz"} & set(paths)
+    assert not {"/metrics", "/healthz", "/readyz"} & set(paths)
+    assert all(p["pathType"] == "Exact" for rule in ingress["spec"]["rules"]
+               for p in rule["http"]["paths"] if p["path"] == "/")
     (policy,) = only(production, "NetworkPolicy")
     peers = policy["spec"]["ingress"][0]["from"]
     names = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
@@ -218,6 +303,12 @@ def test_ingress_serves_tls_and_keeps_metrics_and_probes_inside(production: Mani
     ({**MINIMAL, "search": {"url": "search.example.com:9200"}}, "/search/url"),
     ({**MINIMAL, "sources": [{"id": "Blog", "kind": "rss", "audience": "internal"}]},
      "/sources/0/id"),
+    ({**MINIMAL, "web": {"oidcMetadataUrl": PROVIDER, "clientId": "wk"}},
+     "/web/existingSecret"),
+    ({**MINIMAL, "web": {"oidcMetadataUrl": PROVIDER, "existingSecret": "wk-web"}},
+     "/web/clientId"),
+    ({**MINIMAL, "web": {"scopes": "profile email"}}, "/web/scopes"),
+    ({**MINIMAL, "web": {"oidcMetadataUrl": "login.example.com"}}, "/web/oidcMetadataUrl"),
 ])
 def test_a_wrong_value_fails_the_install_with_a_message_naming_it(
         chart: helm.Chart, values: dict[str, Any], named: str) -> None:

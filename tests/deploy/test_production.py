@@ -214,6 +214,10 @@ def test_the_container_entry_point_serves_searches_metrics_and_json_logs(
     assert found[("whoknows_index_documents", frozenset())] == 7
     assert found[("whoknows_outbox_pending", frozenset())] == 0
     assert found[("whoknows_store_up", frozenset())] == 1
+    # the imports computed the insight on PostgreSQL a moment ago
+    computed = found[("whoknows_insight_computed_timestamp_seconds", frozenset())]
+    assert 0 <= time.time() - computed < 300
+    assert found[("whoknows_insight_compute_seconds", frozenset())] > 0
 
     deployment.server.send_signal(signal.SIGTERM)
     assert deployment.server.wait(timeout=40) == 0

@@ -49,6 +49,46 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- required "api.signingKey.existingSecret is required: name the Secret holding the RS256 signing key (PEM)" .Values.api.signingKey.existingSecret }}
 {{- end }}
 
+{{- define "whoknows.webSecret" -}}
+{{- required "web.existingSecret is required with web.oidcMetadataUrl: name the Secret holding the session-cookie signing key (key web.sessionSecretKey)" .Values.web.existingSecret }}
+{{- end }}
+
+{{/* The intranet page's sign-in, for the API pods only: the [web] keys as WHOKNOWS_WEB_*,
+the secrets in variables named outside the WHOKNOWS_ prefixes (WHOKNOWS_WEB_<X> would be
+read as a [web] key), which client_secret_env and session_secret_env name. */}}
+{{- define "whoknows.webEnv" -}}
+{{- with .Values.web }}
+{{- if .oidcMetadataUrl }}
+- name: WHOKNOWS_WEB_OIDC_METADATA_URL
+  value: {{ .oidcMetadataUrl | quote }}
+- name: WHOKNOWS_WEB_CLIENT_ID
+  value: {{ required "web.clientId is required with web.oidcMetadataUrl" .clientId | quote }}
+- name: WHOKNOWS_WEB_SCOPES
+  value: {{ .scopes | quote }}
+- name: WHOKNOWS_WEB_SESSION_MINUTES
+  value: {{ int .sessionMinutes | quote }}
+- name: WHOKNOWS_WEB_SECURE_COOKIES
+  value: {{ .secureCookies | quote }}
+- name: WHOKNOWS_WEB_SESSION_SECRET_ENV
+  value: WEB_SESSION_SECRET
+- name: WEB_SESSION_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "whoknows.webSecret" $ }}
+      key: {{ .sessionSecretKey }}
+{{- if .clientSecretKey }}
+- name: WHOKNOWS_WEB_CLIENT_SECRET_ENV
+  value: WEB_OIDC_CLIENT_SECRET
+- name: WEB_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "whoknows.webSecret" $ }}
+      key: {{ .clientSecretKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The API's public base URL (the issuer of its tokens). */}}
 {{- define "whoknows.issuer" -}}
 {{- if .Values.api.issuer }}
