@@ -21,6 +21,7 @@ from typing import Any
 
 from service import insight, pipeline
 from service.api import create_app
+from service.batch import gc_paused
 from service.config import load_config
 from service.insight import precompute
 from service.insight import store as insight_store
@@ -69,7 +70,7 @@ def main() -> None:
         # what a sync's refresh does in one call, in two steps: the topics (which a rebuild
         # hands over, having computed them for the profiles), then the rest
         started = time.perf_counter()
-        with services.engine.connect() as conn:
+        with gc_paused(), services.engine.connect() as conn:  # as `refresh` runs
             topics = precompute.topics_by_contribution(conn, services.settings)
         report["topics_s"] = round(time.perf_counter() - started, 1)
         report["precompute_given_topics_s"] = round(insight.refresh(

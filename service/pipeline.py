@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
 from service import insight
+from service.batch import gc_paused
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
 from service.model import ContributionRecord
@@ -324,31 +325,33 @@ def _topics_of(conn: Connection, person_ids: list[int]) -> set[tuple[str, str]]:
 def rebuild(services: Services) -> tuple[int, int]:
     """Recompute everything from the store: identities, every profile, the whole index.
 
-    The index is rebuilt in a second thread while the profiles and the community insight
-    are computed (SQLite does the indexing without the GIL, and WAL lets the reads run
-    beside it); both are written once it is done. Returns (profile rows, indexed
-    documents).
+    The index is rebuilt in a second thread while the profiles are computed, and the
+    community insight in a third from the moment the contributions' topics are known
+    (SQLite reads and writes and numpy's sorts run without the GIL, and WAL lets the
+    reads run beside the writes); each is written once it is done. Returns (profile
+    rows, indexed documents).
     """
-    with services.engine.begin() as conn:
-        store_people.resolve_people(conn)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        indexing = pool.submit(services.index.rebuild)
-        with services.engine.connect() as conn:
-            facts = facts_by_person(conn, services, None)
-            rows = _profile_rows(conn, services, None, facts)
-        # the insight reuses the topics just computed: extracting them again was half
-        # its time
-        topics = {fact.id: fact.topics for found in facts.values() for fact in found}
-        del facts
-        prepared = insight.prepare(services.engine, services.settings, services.clock,
-                                   topics)
-        documents = indexing.result()
-    with services.engine.begin() as conn:
-        conn.execute(delete(profile_topics))
-        conn.execute(delete(recompute_queue))
-        store_profiles.replace_profiles(conn, [], rows)
-        store_profiles.refresh_levels(conn, None, assign_levels)
-    insight.write(services.engine, prepared)
+    with gc_paused():
+        with services.engine.begin() as conn:
+            store_people.resolve_people(conn)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            indexing = pool.submit(services.index.rebuild)
+            with services.engine.connect() as conn:
+                facts = facts_by_person(conn, services, None)
+                # the insight reuses the topics just computed: extracting them again was
+                # half its time
+                topics = {fact.id: fact.topics for found in facts.values() for fact in found}
+                preparing = pool.submit(insight.prepare, services.engine, services.settings,
+                                        services.clock, topics)
+                rows = _profile_rows(conn, services, None, facts)
+            del facts, topics
+            documents = indexing.result()
+            with services.engine.begin() as conn:
+                conn.execute(delete(profile_topics))
+                conn.execute(delete(recompute_queue))
+                store_profiles.replace_profiles(conn, [], rows)
+                store_profiles.refresh_levels(conn, None, assign_levels)
+            insight.write(services.engine, preparing.result())
     return len(rows), documents
 
 

@@ -6,12 +6,15 @@ called by the pipeline) into the `insight_*` tables, so the API only reads index
 `refresh_if_due` keeps a busy sync loop from recomputing too often: it recomputes when
 at least `DUE_FACTOR` times the last computation's duration has passed since it finished,
 and always when that took under `ALWAYS_DUE_SECONDS` (a small store is always up to date;
-a million contributions, about 100 s of computation, at most every quarter of an hour).
+a million contributions, about 70 s of computation, at most every twelve minutes).
 
-- `bursts`: weekly activity and burst detection (robust z-score over a rolling median/MAD
-  baseline; the module says why)
-- `network`: edge weights and bridges (networkx, betweenness between communities)
+- `bursts`: burst detection (robust z-score over a rolling median/MAD baseline; the
+  module says why)
+- `activity`: weekly activity per topic and audience, each person's recent topics (numpy)
+- `events`: who interacted or shared a thread with whom, as columns
 - `edges`: summing the edges of every map with numpy, keeping the strongest
+- `network`: edge weights and bridges (networkx, betweenness between communities)
+- `arrays`: the numpy building blocks (times, weeks, topic sets)
 - `groups`: choosing a group across communities, with a reason for each person
 - `precompute`: reading the store and writing the tables; `store`, `queries`: SQL
 """

@@ -6,13 +6,15 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from service import pipeline
+from service import insight, pipeline
 from service.insight import queries
 from service.insight.groups import choose_group
 from service.store.contributions import store_batch
 from service.store.people import find_identity, person_of
+from service.store.schema import insight_edges, insight_nodes, insight_person_topics
 from service.store.sync import register_source
 from tests.insight import planted
 
@@ -104,3 +106,14 @@ def test_recent_topics_count_the_last_30_and_90_days(community: pipeline.Service
     assert [(t["topic"], t["last_30_days"], t["last_90_days"]) for t in internal] == [
         (planted.CLAIMS, 2, 2)]
     assert [(t["topic"], t["last_30_days"]) for t in public] == [(planted.CLAIMS, 1)]
+
+
+def test_a_refresh_keeps_the_tables_indexes(community: pipeline.Services) -> None:
+    insight.refresh(community.engine, community.settings, lambda: planted.NOW)
+    inspector = inspect(community.engine)
+    for table in (insight_edges, insight_nodes, insight_person_topics):
+        assert {index["name"] for index in inspector.get_indexes(table.name)} == {
+            index.name for index in table.indexes}
+    with community.engine.connect() as conn:
+        page = queries.graph_page(conn, "all", planted.CLAIMS, None, 100, 0)
+    assert page["total"] == len(page["edges"]) > 0
