@@ -134,6 +134,8 @@ def _names(conn: Connection, rows: Rows) -> str:
 
 
 def _insert(conn: Connection, table: Table, rows: Rows) -> None:
+    if not len(rows):
+        return
     sql = (f"INSERT INTO {table.name} ({_names(conn, rows)}) "
            f"VALUES ({', '.join('?' * len(rows.columns))})")
     cursor = conn.connection.cursor()
@@ -143,6 +145,8 @@ def _insert(conn: Connection, table: Table, rows: Rows) -> None:
 
 
 def _copy(conn: Connection, table: Table, rows: Rows) -> None:
+    if not len(rows):  # nothing to copy (and no columns to name: `COPY t ()` is an error)
+        return
     sql = f"COPY {table.name} ({_names(conn, rows)}) FROM STDIN"
     with conn.connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
         for start in range(0, len(rows), _CHUNK):

@@ -117,3 +117,15 @@ def test_a_refresh_keeps_the_tables_indexes(community: pipeline.Services) -> Non
     with community.engine.connect() as conn:
         page = queries.graph_page(conn, "all", planted.CLAIMS, None, 100, 0)
     assert page["total"] == len(page["edges"]) > 0
+
+
+def test_a_quiet_store_refreshes_to_empty_tables(engine: Engine,
+                                                 services: pipeline.Services) -> None:
+    """No burst, no edge yet (a new install): the refresh writes empty tables on both
+    databases instead of failing (PostgreSQL's COPY of no columns is a syntax error)."""
+    quiet = replace(services, engine=engine, index=None)
+    insight.refresh(quiet.engine, quiet.settings, lambda: planted.NOW)
+    with engine.connect() as conn:
+        assert queries.trending(conn, "all", planted.NOW.date(), 8, 10) == []
+        assert queries.graph_page(conn, "all", "", None, 100, 0)["edges"] == []
+        assert insight.store.last_state(conn) is not None
