@@ -362,6 +362,9 @@ def clients() -> None:
 @_fail_cleanly
 def clients_create(state: _State, name: str, scopes: tuple[str, ...], audience: str) -> None:
     """Create a client; its secret is shown once."""
+    if "admin" in scopes and audience != Audience.INTERNAL:
+        raise click.UsageError("the admin scope needs --audience internal: admin answers "
+                               "carry internal sources' states and errors")
     with state.services.engine.begin() as conn:
         client_id, secret = store_clients.create_client(conn, name, list(scopes), audience)
     click.echo(f"client_id:     {client_id}\nclient_secret: {secret}  (shown once)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -9,10 +11,11 @@ from flask.typing import ResponseReturnValue
 
 from service import pipeline
 from service.api.errors import ApiError
-from service.api.oauth import require_oauth
+from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import ADMIN
 from service.config import ConfigError
 from service.connectors import build_connector
+from service.model import Audience
 from service.store import people as store_people
 from service.store import sync as store_sync
 
@@ -25,12 +28,26 @@ def _services() -> pipeline.Services:
     return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
+def _admin_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """The `admin` scope, held by a client of the internal audience: admin answers carry
+    internal sources' names, states and error messages."""
+
+    @require_oauth(ADMIN)
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if current_caller().audience != Audience.INTERNAL:
+            raise ApiError(403, "admin needs a client of the internal audience")
+        return view(*args, **kwargs)
+
+    return checked
+
+
 def _time(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
 @admin.get("/sources")
-@require_oauth(ADMIN)
+@_admin_only
 def list_sources() -> ResponseReturnValue:
     """Every source with its sync status and error count."""
     with _services().engine.connect() as conn:
@@ -42,7 +59,7 @@ def list_sources() -> ResponseReturnValue:
 
 
 @admin.post("/sources/<source_id>/sync")
-@require_oauth(ADMIN)
+@_admin_only
 def sync_source(source_id: str) -> ResponseReturnValue:
     """Run the source's connector now, from its cursor; `?full=true` starts over."""
     services = _services()
@@ -77,7 +94,7 @@ def _identity(conn: Any, value: Any, field: str) -> int:
 
 
 @admin.post("/people/<int:person_id>/links")
-@require_oauth(ADMIN)
+@_admin_only
 def link(person_id: int) -> ResponseReturnValue:
     """Manually link an account to this person."""
     body = request.get_json(silent=True)
@@ -97,7 +114,7 @@ def link(person_id: int) -> ResponseReturnValue:
 
 
 @admin.delete("/people/<int:person_id>/links/<int:identity_id>")
-@require_oauth(ADMIN)
+@_admin_only
 def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
     """Split an account off this person, for good (never merged back automatically)."""
     services = _services()
@@ -110,7 +127,7 @@ def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
 
 
 @admin.delete("/people/<int:person_id>")
-@require_oauth(ADMIN)
+@_admin_only
 def erase(person_id: int) -> ResponseReturnValue:
     """Erase the person: identities, contributions, index entries; their accounts and
     e-mails are suppressed so no later sync brings them back."""

@@ -65,3 +65,27 @@ def test_erasure_removes_the_person_and_a_resync_does_not_bring_them_back(api: A
     assert again.get_json()["results"][0]["status"] == "suppressed"
     assert "Dana" not in api.get("/v1/experts", reader, q="claims").get_data(as_text=True)
     assert api.client.delete(f"/v1/people/{dana}", headers=_auth(token)).status_code == 404
+
+
+def test_admin_answers_only_internal_clients(api: Api, config_file) -> None:  # type: ignore[no-untyped-def]
+    """Admin answers carry internal sources' states and errors: a client of another
+    audience holding the admin scope gets 403, and the CLI refuses to create one."""
+    from click.testing import CliRunner
+
+    from service.cli import cli
+    from service.store import sync as store_sync
+
+    with api.services.engine.begin() as conn:
+        store_sync.record_error(conn, "blog", "HTTP 500 from https://intranet.example/feed",
+                                None)
+    for audience in ("external", "partner"):
+        response = api.get("/v1/sources", api.token([ADMIN], audience))
+        assert response.status_code == 403
+        assert "intranet.example" not in response.get_data(as_text=True)
+    internal = api.get("/v1/sources", api.token([ADMIN])).get_json()
+    assert any("intranet.example" in (s["last_error"] or "") or s["errors"]
+               for s in internal["items"] if s["id"] == "blog")
+    refused = CliRunner().invoke(cli, ["--config", str(config_file), "clients", "create",
+                                       "portal-admin", "--scope", "admin",
+                                       "--audience", "external"])
+    assert refused.exit_code == 2 and "internal" in refused.output
