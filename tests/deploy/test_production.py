@@ -1,8 +1,8 @@
 """The production entry point started as the container starts it: gunicorn with the
 production configuration (`-c python:service.gunicorn_conf`), two workers, a real port, on
 PostgreSQL and the search cluster engine (opensearch flavor, osmem-server), with data
-loaded and an API client created through the CLI. Then: token, search, metrics, JSON
-logs, and a clean exit on SIGTERM."""
+loaded and an API client created through the CLI. Then: token, search, badges, the intranet
+page, metrics, JSON logs, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
@@ -196,6 +196,19 @@ def test_the_container_entry_point_serves_searches_metrics_and_json_logs(
         hidden = requests.get(deployment.base + path, timeout=10)
         assert hidden.status_code == 404, path
         assert MARKER not in hidden.text and "Dana" not in hidden.text
+
+    # the intranet page on the same entry point (no sign-in configured: open, internal view)
+    page = requests.get(f"{deployment.base}/", params={"q": "medical insurance claims"},
+                        timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    first = found_by["internal"][0]
+    assert first["display_name"] in page.text
+    assert f'/people/{first["person_id"]}' in page.text
+    profile = requests.get(f"{deployment.base}/people/{first['person_id']}", timeout=10)
+    assert profile.status_code == 200 and "Connections" in profile.text
+    topic = first["matched_topics"][0]["topic"]
+    graph = requests.get(f"{deployment.base}/map", params={"topic": topic}, timeout=10)
+    assert graph.status_code == 200 and "<svg" in graph.text
 
     metrics = requests.get(f"{deployment.base}/metrics", timeout=10)
     assert metrics.status_code == 200
