@@ -27,6 +27,7 @@ from service.search.base import (
     QueryError,
     SearchResult,
 )
+from service.search.result_cache import ResultCache
 from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
@@ -53,6 +54,9 @@ _INSERT_FTS = (
     "INSERT INTO contribution_fts(rowid, title, body, tags, facets) "
     "SELECT id, title, body, tags, 'aud' || audience FROM contributions"
 )
+#: The tables a search reads besides the index: any write to them changes the generation.
+_READ_TABLES = ("contributions", "identity_links", "people", "sources", "profile_topics")
+_BUMP = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 STOPWORDS = frozenset(
     "a about an and are as at be by can do does for from had has have how i in is it its "
     "me my no not of on or our so that the their them there these this to was we what "
@@ -74,22 +78,30 @@ class SqliteExpertIndex:
 
     A document's relevance is its BM25 × `age_decay` at its source's half-life (else
     `default_half_life_days`), its age taken at `clock()` (default: now).
+
+    Results are cached per process (`cache`; `ResultCache(0)` turns it off) for one
+    generation of `search_generation`: `update` and `rebuild` bump it in their own
+    transaction, and triggers bump it on every write to the other tables a search reads
+    (opt-outs, merges, profile scores), so every process sees every change at once.
     """
 
     def __init__(self, engine: Engine, vocabulary: TopicVocabulary,
                  default_half_life_days: float = 365.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 cache: ResultCache | None = None) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("the sqlite search engine needs a SQLite store")
         self.engine = engine
         self.vocabulary = vocabulary
         self.default_half_life_days = default_half_life_days
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.cache = cache if cache is not None else ResultCache()
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS contribution_fts USING fts5("
                 "title, body, tags, facets, tokenize = 'porter unicode61')"
             )
+            _create_generation(conn)
 
     def update(self, changed: Sequence[int], removed: Sequence[int],
                conn: Connection | None = None) -> None:
@@ -103,6 +115,8 @@ class SqliteExpertIndex:
 
     def _update(self, conn: Connection, changed: Sequence[int], removed: Sequence[int]) -> None:
         ids = list(changed) + list(removed)
+        if ids:
+            conn.exec_driver_sql(_BUMP)
         for chunk in chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM contribution_fts WHERE rowid IN ({marks})",
@@ -118,6 +132,7 @@ class SqliteExpertIndex:
 
     def rebuild(self) -> int:
         with self.engine.begin() as conn:
+            conn.exec_driver_sql(_BUMP)
             conn.exec_driver_sql("DELETE FROM contribution_fts")
             conn.exec_driver_sql(f"{_INSERT_FTS} WHERE NOT deleted")
             conn.exec_driver_sql(
@@ -129,16 +144,26 @@ class SqliteExpertIndex:
         words = list(dict.fromkeys(tokens(query.text)))
         if not words:
             raise QueryError("q: the query has no words to search for")
+        with self.engine.connect() as conn:
+            # read before searching: a change committed meanwhile makes the entry stale
+            generation = int(conn.exec_driver_sql(
+                "SELECT value FROM search_generation WHERE id = 1").scalar() or 0)
+            result = self.cache.get(query, generation)
+            if result is None:
+                result = self._search(conn, words, query)
+                self.cache.put(query, generation, result)
+        return result
+
+    def _search(self, conn: Connection, words: list[str], query: ExpertQuery) -> SearchResult:
         scope = "all" if query.audience == Audience.INTERNAL else "public"
         topics = self._query_topics(query.text)
-        with self.engine.connect() as conn:
-            match, docs = self._documents(conn, self._useful_words(conn, words), query)
-            people = self._aggregate(docs)
-            topic_scores = self._topic_scores(conn, scope, topics, list(people))
-            ranked = _rank(people, topic_scores)
-            total = len(ranked)
-            page = ranked[query.offset:query.offset + query.limit]
-            hits = self._hits(conn, match, page, people, topic_scores)
+        match, docs = self._documents(conn, self._useful_words(conn, words), query)
+        people = self._aggregate(docs)
+        topic_scores = self._topic_scores(conn, scope, topics, list(people))
+        ranked = _rank(people, topic_scores)
+        total = len(ranked)
+        page = ranked[query.offset:query.offset + query.limit]
+        hits = self._hits(conn, match, page, people, topic_scores)
         if query.audience != Audience.INTERNAL:
             # the department comes from the internal directory
             for hit in hits:
@@ -305,6 +330,18 @@ class SqliteExpertIndex:
                                 from_db_time(row[6]), row[7], 0.0)
             for row in conn.exec_driver_sql(sql, (match, *ids))
         }
+
+
+def _create_generation(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS search_generation ("
+        "id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)")
+    conn.exec_driver_sql("INSERT OR IGNORE INTO search_generation VALUES (1, 0)")
+    for table in _READ_TABLES:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS search_generation_{table}_{event.lower()} "
+                f"AFTER {event} ON {table} BEGIN {_BUMP}; END")
 
 
 def _with_relevance(hit: EvidenceHit, relevance: float) -> EvidenceHit:
