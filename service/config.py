@@ -86,6 +86,11 @@ class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     index_prefix: str = "whoknows-"
     #: Seconds one request to the cluster may take.
     timeout_seconds: float = 30.0
+    #: sqlite engine: answers kept per process (LRU; 0 turns the cache off) and for how
+    #: many seconds (relevance fades with a document's age); any write a search reads
+    #: empties it in every process
+    result_cache_size: int = 512
+    result_cache_seconds: float = 60.0
 
 
 class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -281,6 +286,9 @@ def _check(config: Config, file: Path) -> None:
                           "an http(s):// URL without query or fragment")
     if not 0 <= config.api.trusted_proxies <= 10:
         raise ConfigError(f"{file}: api.trusted_proxies: must be between 0 and 10")
+    for key in ("result_cache_size", "result_cache_seconds"):
+        if getattr(config.search, key) < 0:
+            raise ConfigError(f"{file}: search.{key}: must not be negative")
     if config.api.metrics_counts_seconds < 0:
         raise ConfigError(f"{file}: api.metrics_counts_seconds: must not be negative")
     _check_web(config.web, file)

@@ -27,6 +27,7 @@ from service.reputation.levels import assign_levels
 from service.reputation.scoring import ContributionFacts, Weights
 from service.reputation.topics import TopicVocabulary, load_vocabulary
 from service.search.cluster import ClusterExpertIndex
+from service.search.result_cache import ResultCache
 from service.search.sqlite import SqliteExpertIndex
 from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
@@ -91,7 +92,8 @@ def open_services(config: Config, clock: Callable[[], datetime] | None = None) -
     if config.search.engine == "elasticsearch":
         index = ClusterExpertIndex(engine, vocabulary, config.search, config.search_auth)
     else:
-        index = SqliteExpertIndex(engine, vocabulary)
+        index = SqliteExpertIndex(engine, vocabulary, cache=ResultCache(
+            config.search.result_cache_size, config.search.result_cache_seconds))
     services = Services(config, engine, index, vocabulary, settings)
     if clock is not None:
         services.clock = clock

@@ -4,11 +4,13 @@ process, and the audience is part of what a cached answer is for."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from service import pipeline
+from service.config import ConfigError, load_config
 from service.connectors.base import Page
 from service.model import Audience
 from service.search.base import ExpertQuery
@@ -122,3 +124,21 @@ def test_a_cache_of_size_zero_is_off() -> None:
     query = ExpertQuery(text="a", audience=Audience.INTERNAL)
     cache.put(query, 1, SearchResult(hits=[], total=0, query_topics=[]))
     assert cache.get(query, 1) is None
+
+
+def test_the_cache_is_configured_and_can_be_turned_off(config_file: Path) -> None:
+    """`[search] result_cache_size = 0` (or WHOKNOWS_SEARCH_RESULT_CACHE_SIZE=0): every
+    search reads the index, so a change behind the engine's back shows at once."""
+    off = pipeline.open_services(load_config(config_file, environ={
+        "WHOKNOWS_SEARCH_RESULT_CACHE_SIZE": "0"}))
+    try:
+        _load(off, "forum", [record("q1", "cust1", kind="question", title="Claims question",
+                                    text="medical claims", tags=["claims"])])
+        assert _names(off.index, "claims") == ["Cust1"]
+        with off.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM contribution_fts")
+        assert _names(off.index, "claims") == []
+    finally:
+        off.engine.dispose()
+    with pytest.raises(ConfigError, match="search.result_cache_seconds"):
+        load_config(config_file, environ={"WHOKNOWS_SEARCH_RESULT_CACHE_SECONDS": "-1"})
