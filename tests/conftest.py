@@ -44,9 +44,8 @@ audience = "partner"
 """
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A migrated store in a fresh PostgreSQL schema, dropped afterwards."""
+def create_schema() -> str:
+    """A fresh, empty PostgreSQL schema at PG_URL; its name."""
     schema = f"wk_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
     try:
@@ -54,12 +53,26 @@ def pg_engine() -> Iterator[Engine]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - say plainly what the suite needs
         pytest.fail(f"PostgreSQL at {PG_URL} is needed by the store tests: {exc}")
-    engine = open_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
+    finally:
+        admin.dispose()
+    return schema
+
+
+def drop_schema(schema: str) -> None:
+    admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A migrated store in a fresh PostgreSQL schema, dropped afterwards."""
+    schema = create_schema()
+    engine = open_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    yield engine
+    engine.dispose()
+    drop_schema(schema)
 
 
 @pytest.fixture

@@ -78,5 +78,5 @@ def test_the_page_sign_in_is_configured_from_the_environment(tmp_path: Path) -> 
     assert config.web.oidc_metadata_url.startswith("https://idp.example/")
     assert config.web.secure_cookies is False
     assert config.web_secrets == {"session_secret": "k" * 32}
-    with pytest.raises(ConfigError, match="web"):
+    with pytest.raises(ConfigError, match="web.session_minutes"):
         load_config(None, environ={"WHOKNOWS_WEB_SESSION_MINUTES": "forever"})

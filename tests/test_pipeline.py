@@ -90,5 +90,8 @@ def test_incremental_recompute_matches_a_full_rebuild(services: pipeline.Service
     report = pipeline.ingest_pages(services, "forum", extra.pages(None), full_pass=False)
     assert report.people_recomputed == 2  # the author, and the author of the thread
     incremental = _profiles(services)
+    # all three authors have a claims profile: an empty one would equal an empty rebuild
+    claims = {person for person, _, topic, _, _ in incremental if topic == "claims"}
+    assert len(claims) == 3
     pipeline.rebuild(services)
     assert _profiles(services) == incremental

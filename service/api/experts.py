@@ -40,6 +40,12 @@ def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
+def next_cursor(following: int, total: int) -> str | None:
+    """The cursor of the page starting at `following`, or None when there is none (the
+    end, or past MAX_OFFSET, where a cursor would not load again)."""
+    return encode_cursor(following) if following < total and following <= MAX_OFFSET else None
+
+
 def decode_cursor(value: str) -> int:
     try:
         offset = json.loads(base64.urlsafe_b64decode(value.encode()))["offset"]
@@ -101,8 +107,7 @@ def find_experts() -> ResponseReturnValue:
     following = offset + len(hits)
     return jsonify(
         query_topics=result.query_topics, total=result.total, hits=hits,
-        next_cursor=encode_cursor(following)
-        if following < result.total and following <= MAX_OFFSET else None)
+        next_cursor=next_cursor(following, result.total))
 
 
 def _hit(hit: dict[str, Any], explain: bool) -> dict[str, Any]:

@@ -15,15 +15,14 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from service.api.errors import ApiError
-from service.api.experts import Cursor, encode_cursor, load_query
-from service.api.oauth import current_caller, require_oauth
+from service.api.experts import Cursor, load_query, next_cursor
+from service.api.oauth import require_oauth
+from service.api.people import view_scope, visible_summary
 from service.api.scopes import EXPERTS_READ, PROFILES_READ
 from service.insight import queries as insight_queries
 from service.insight.groups import choose_group
-from service.model import VISIBLE_AUDIENCES, Audience
-from service.store import queries
 
-__all__ = ["insight", "view_scope"]
+__all__ = ["insight"]
 
 insight = Blueprint("insight", __name__)
 
@@ -50,11 +49,6 @@ class ConnectionsSchema(Schema):
 
 class GroupSchema(Schema):
     size = fields.Integer(load_default=8, validate=validate.Range(min=2, max=30))
-
-
-def view_scope() -> str:
-    """The insight scope the caller reads."""
-    return "all" if current_caller().audience == Audience.INTERNAL else "public"
 
 
 def _services() -> Any:
@@ -117,10 +111,10 @@ def graph() -> ResponseReturnValue:
     offset = params["cursor"]
     with _services().engine.connect() as conn:
         page = insight_queries.graph_page(
-            conn, view_scope(), _topic(params["topic"]) if params["topic"] else "",
+            conn, view_scope(), _topic(params["topic"]),
             datetime.combine(since, time(), UTC) if since else None, params["limit"], offset)
     following = offset + len(page["edges"])
-    page["next_cursor"] = encode_cursor(following) if following < page["total"] else None
+    page["next_cursor"] = next_cursor(following, page["total"])
     return jsonify(page)
 
 
@@ -129,11 +123,7 @@ def graph() -> ResponseReturnValue:
 def connections(person_id: int) -> ResponseReturnValue:
     """Who the person works with most, inside and outside their communities."""
     params = load_query(ConnectionsSchema())
-    caller = current_caller()
-    audiences = [str(a) for a in VISIBLE_AUDIENCES[caller.audience]]
     with _services().engine.connect() as conn:
-        if queries.person_summary(conn, person_id, audiences,
-                                  hide_opted_out=caller.audience != Audience.INTERNAL) is None:
-            raise ApiError(404, f"no person {person_id} is visible to this client")
+        visible_summary(conn, person_id)  # a person this client may not see is a 404
         items = insight_queries.connections(conn, view_scope(), person_id, params["limit"])
     return jsonify(person_id=person_id, items=items)

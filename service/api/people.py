@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from service.api.errors import ApiError
-from service.api.experts import Cursor, encode_cursor, load_query
+from service.api.experts import Cursor, load_query, next_cursor
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import PROFILES_READ
 from service.insight import queries as insight_queries
@@ -18,7 +18,7 @@ from service.store import profiles as store_profiles
 from service.store import queries
 from service.store.db import from_db_time
 
-__all__ = ["people"]
+__all__ = ["people", "view_scope", "visible_summary"]
 
 people = Blueprint("people", __name__)
 
@@ -32,9 +32,15 @@ class PageSchema(Schema):
     cursor = Cursor(load_default=0)
 
 
-def _summary(conn: Any, person_id: int) -> dict[str, Any]:
-    """The person's summary as the caller may see it, or a 404 that says no more than
-    'not found'."""
+def view_scope() -> str:
+    """The reputation and insight scope the caller reads: `all` for internal callers,
+    `public` for everyone else."""
+    return "all" if current_caller().audience == Audience.INTERNAL else "public"
+
+
+def visible_summary(conn: Any, person_id: int) -> dict[str, Any]:
+    """The person's summary as the caller may see it; raises a 404 ApiError that says no
+    more than 'not found'."""
     caller = current_caller()
     audiences = [str(a) for a in VISIBLE_AUDIENCES[caller.audience]]
     found = queries.person_summary(conn, person_id, audiences,
@@ -48,8 +54,8 @@ def _visible_person(person_id: int) -> dict[str, Any]:
     """The person's profile as the caller may see it (404 when not visible)."""
     caller = current_caller()
     with current_app.extensions["whoknows"].engine.connect() as conn:
-        found = _summary(conn, person_id)
-        scope = "all" if caller.audience == Audience.INTERNAL else "public"
+        found = visible_summary(conn, person_id)
+        scope = view_scope()
         topics = store_profiles.person_topics(conn, person_id, scope)
         recent = insight_queries.recent_topics(conn, scope, person_id)
     if caller.audience != Audience.INTERNAL:
@@ -101,11 +107,11 @@ def person_contributions(person_id: int) -> ResponseReturnValue:
     offset = params["cursor"]
     audiences = [str(a) for a in VISIBLE_AUDIENCES[current_caller().audience]]
     with current_app.extensions["whoknows"].engine.connect() as conn:
-        _summary(conn, person_id)  # a person this client may not see is a 404
+        visible_summary(conn, person_id)  # a person this client may not see is a 404
         items, total = queries.person_contributions(conn, person_id, audiences,
                                                     params["limit"], offset)
     following = offset + len(items)
     return jsonify(items=items, total=total,
-                   next_cursor=encode_cursor(following) if following < total else None)
+                   next_cursor=next_cursor(following, total))
 
 

@@ -14,9 +14,10 @@ Errors, drawn in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from service.config import SourceConfig
 from service.model import ContributionRecord
@@ -27,7 +28,10 @@ __all__ = [
     "FatalSourceError",
     "Page",
     "RetryExhaustedError",
+    "load_cursor",
 ]
+
+_C = TypeVar("_C")
 
 
 class ConnectorError(Exception):
@@ -66,3 +70,30 @@ class Connector(Protocol):
     source: SourceConfig
 
     def pages(self, cursor: str | None) -> Iterator[Page]: ...
+
+
+def load_cursor(
+    text: str | None,
+    parse: Callable[[Any], _C],
+    empty: _C,
+    *,
+    kind: str,
+    afresh: str,
+    describe: Callable[[Exception], str] = str,
+) -> _C:
+    """Return `parse` applied to the stored JSON cursor `text`, or `empty` when there is none.
+
+    `kind` names the cursor with its article ("a Discourse") and `afresh` what a reset
+    reads again ("the forum"). Raises `ConnectorError` asking for a reset when `text` is
+    not JSON or `parse` fails on it with ValueError, TypeError, KeyError or AttributeError
+    (a cursor some other connector or release wrote); `describe` words that failure.
+    """
+    if not text:
+        return empty
+    try:
+        return parse(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConnectorError(
+            f"the stored cursor is not {kind} cursor ({describe(exc)}); reset the source's "
+            f"cursor to read {afresh} afresh"
+        ) from exc

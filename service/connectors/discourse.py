@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page
+from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
@@ -116,20 +116,15 @@ class _Cursor:
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-            bumped = raw.get("bumped_at")
-            when = _parse_time(bumped)
-            if bumped and when is None:
-                raise ValueError(f"bumped_at {bumped!r} is not a time")
-            return cls(when, tuple(int(i) for i in raw.get("topic_ids") or ()))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ConnectorError(
-                f"the stored cursor is not a Discourse cursor ({exc}); reset the source's "
-                "cursor to read the forum afresh"
-            ) from exc
+        return load_cursor(text, cls._parse, cls(), kind="a Discourse", afresh="the forum")
+
+    @classmethod
+    def _parse(cls, raw: Any) -> _Cursor:
+        bumped = raw.get("bumped_at")
+        when = _parse_time(bumped)
+        if bumped and when is None:
+            raise ValueError(f"bumped_at {bumped!r} is not a time")
+        return cls(when, tuple(int(i) for i in raw.get("topic_ids") or ()))
 
     def dump(self) -> str:
         bumped = self.bumped_at.isoformat() if self.bumped_at else None
@@ -334,7 +329,9 @@ class DiscourseConnector:
         return Page(records, None, errors=problems)
 
     def _topic_records(
-        self, topic_id: int, categories: Mapping[int, list[str]],
+        self,
+        topic_id: int,
+        categories: Mapping[int, list[str]],
         view: dict[str, Any] | None = None,
     ) -> tuple[list[ContributionRecord], list[str]]:
         view = view if view is not None else self._api.topic(topic_id)

@@ -38,7 +38,7 @@ from bs4 import BeautifulSoup
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser
 
 from service.config import SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page
+from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
 
@@ -64,22 +64,17 @@ class _Cursor:
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-            updated = raw.get("updated")
-            return cls(
-                updated=datetime.fromisoformat(updated) if updated else None,
-                ids=tuple(raw.get("ids") or ()),
-                etag=raw.get("etag"),
-                last_modified=raw.get("last_modified"),
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ConnectorError(
-                f"the stored cursor is not an RSS cursor ({exc}); reset the source's "
-                "cursor to read the feed afresh"
-            ) from exc
+        return load_cursor(text, cls._parse, cls(), kind="an RSS", afresh="the feed")
+
+    @classmethod
+    def _parse(cls, raw: Any) -> _Cursor:
+        updated = raw.get("updated")
+        return cls(
+            updated=datetime.fromisoformat(updated) if updated else None,
+            ids=tuple(raw.get("ids") or ()),
+            etag=raw.get("etag"),
+            last_modified=raw.get("last_modified"),
+        )
 
     def dump(self) -> str:
         raw = {

@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page
+from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
@@ -128,20 +128,17 @@ class _Cursor:
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-            activity = raw["activity"]
-            return cls(
-                None if activity is None else int(activity),
-                frozenset(int(i) for i in raw.get("ids") or ()),
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ConnectorError(
-                f"the stored cursor is not a StackExchange cursor ({exc!r}); reset the "
-                "source's cursor to read the site afresh"
-            ) from exc
+        return load_cursor(
+            text, cls._parse, cls(), kind="a StackExchange", afresh="the site", describe=repr
+        )
+
+    @classmethod
+    def _parse(cls, raw: Any) -> _Cursor:
+        activity = raw["activity"]
+        return cls(
+            None if activity is None else int(activity),
+            frozenset(int(i) for i in raw.get("ids") or ()),
+        )
 
     def dump(self) -> str:
         return json.dumps({"activity": self.activity, "ids": sorted(self.ids)})

@@ -52,7 +52,7 @@ from typing import Any
 import requests
 
 from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page
+from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
@@ -136,16 +136,11 @@ class _Cursor:
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-            return cls(_Position.load(raw.get("posts")), _Position.load(raw.get("comments")))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ConnectorError(
-                f"the stored cursor is not a WordPress cursor ({exc}); reset the source's "
-                "cursor to read the site afresh"
-            ) from exc
+        return load_cursor(text, cls._parse, cls(), kind="a WordPress", afresh="the site")
+
+    @classmethod
+    def _parse(cls, raw: Any) -> _Cursor:
+        return cls(_Position.load(raw.get("posts")), _Position.load(raw.get("comments")))
 
     def dump(self) -> str:
         return json.dumps(

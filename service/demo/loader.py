@@ -9,6 +9,7 @@ from service import insight, pipeline
 from service.connectors.base import Page
 from service.demo.generator import DemoData, generate_demo
 from service.identity import DirectoryEntry
+from service.insight import store as insight_store
 from service.model import Audience
 from service.present import print_search
 from service.search.base import ExpertQuery
@@ -48,19 +49,25 @@ def load_demo(
         for source in data.sources:
             store_sync.register_source(conn, dict(source))
         store_people.import_directory(conn, directory_entries(data))
-    for source in data.sources:
+    loading = datetime.now(UTC)
+    touched: set[int] = set()
+    for source in data.sources:  # people are recomputed once, after all three sources
         records = data.records[source["id"]]
         pages = (Page(records[i:i + pipeline.BATCH_SIZE], cursor=None)
                  for i in range(0, len(records), pipeline.BATCH_SIZE))
-        report = pipeline.ingest_pages(services, source["id"], pages, full_pass=False)
+        report = pipeline.ingest_pages(services, source["id"], pages, full_pass=False,
+                                       recompute_people=False)
+        touched |= report.batch.touched_identities
         echo(f"{source['id']} ({source['audience']}): {report.batch.inserted} new, "
              f"{report.batch.updated} updated, {report.batch.unchanged} unchanged")
-    people = pipeline.resolve_and_recompute(services, set())
-    # a sync may skip a refresh that is not yet due; the demo's insight must be complete
-    insight.refresh(services.engine, services.settings, services.clock)
+    people = pipeline.resolve_and_recompute(services, touched)
+    with services.engine.connect() as conn:
+        state = insight_store.last_state(conn)
+    if state is None or state[0] < loading:  # the pipeline found it not due: complete it
+        insight.refresh(services.engine, services.settings, services.clock)
     total = sum(len(records) for records in data.records.values())
     echo(f"demo loaded: {total} contributions, {len(data.people)} people "
-         f"({people} recomputed after the directory)")
+         f"({people} profiles computed)")
     if queries:
         for text, audience in DEMO_QUERIES:
             result = services.index.search(ExpertQuery(text=text, audience=audience, limit=3))

@@ -118,21 +118,21 @@ def list_sources(conn: Connection) -> list[Any]:
 
 def _effective_sources(known: Sequence[Any], search: Search) -> tuple[str, ...] | None:
     """The sources to search in (() for all), or None when the filters exclude them all."""
+    if not search.sources and not search.communities:
+        return ()
     chosen = [s.id for s in known
               if (not search.sources or s.id in search.sources)
               and (not search.communities or s.audience in search.communities)]
-    if not search.sources and not search.communities:
-        return ()
     return tuple(chosen) or None
 
 
-def search_cards(services: pipeline.Services, search: Search
+def search_cards(services: pipeline.Services, search: Search, known: Sequence[Any]
                  ) -> tuple[SearchResult, list[Card]]:
-    """Run the search for the internal view and dress each hit as a person card.
+    """Run the search for the internal view and dress each hit as a person card; `known`:
+    the communities `list_sources` read (the page has them already).
 
     Raises the index's `QueryError` (no searchable words) and `ClusterError` (down)."""
-    with services.engine.connect() as conn:
-        chosen = _effective_sources(list_sources(conn), search)
+    chosen = _effective_sources(known, search)
     if chosen is None:
         return SearchResult([], 0, []), []
     result = services.index.search(ExpertQuery(
@@ -157,7 +157,7 @@ def _top_topics(conn: Connection, person_ids: list[int]) -> dict[int, list[Any]]
     t = profile_topics.c
     found: dict[int, list[Any]] = defaultdict(list)
     rows = conn.execute(select(t.person_id, t.topic, t.score, t.level)
-                        .where(t.person_id.in_(person_ids), t.scope == "all")
+                        .where(t.person_id.in_(person_ids), t.scope == SCOPE)
                         .order_by(t.person_id, t.score.desc()))
     for row in rows:
         if len(found[row.person_id]) < TOP_TOPICS:
@@ -191,7 +191,7 @@ def load_profile(services: pipeline.Services, person_id: int) -> Profile | None:
         summary = queries.person_summary(conn, person_id, AUDIENCES, hide_opted_out=False)
         if summary is None:
             return None
-        topics = store_profiles.person_topics(conn, person_id, "all")
+        topics = store_profiles.person_topics(conn, person_id, SCOPE)
         evidence_ids = [item[0] for row in topics for item in row.evidence]
         evidence = store_profiles.contribution_summaries(conn, evidence_ids, AUDIENCES)
         recent, _ = queries.person_contributions(conn, person_id, AUDIENCES, 10, 0)

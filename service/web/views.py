@@ -105,7 +105,7 @@ def search() -> ResponseReturnValue:
         search_ = data.Search(form["q"], tuple(form["source"]), tuple(form["community"]),
                               form["since"], form["page"])
         try:
-            context["result"], context["cards"] = data.search_cards(services, search_)
+            context["result"], context["cards"] = data.search_cards(services, search_, known)
         except QueryError as exc:
             raise PageError(400, f"q: {str(exc).partition(': ')[2] or exc}") from exc
         except ClusterError as exc:
@@ -121,7 +121,7 @@ def _popular_topics(services: pipeline.Services) -> list[dict[str, Any]]:
     cached = current_app.extensions.get(_POPULAR)
     if cached is None or time.monotonic() - cached[0] > POPULAR_SECONDS:
         with services.engine.connect() as conn:
-            cached = (time.monotonic(), queries.topic_counts(conn, "all", services.clock(), 8))
+            cached = (time.monotonic(), queries.topic_counts(conn, data.SCOPE, services.clock(), 8))
         current_app.extensions[_POPULAR] = cached
     return cached[1]  # type: ignore[no-any-return]
 

@@ -65,3 +65,28 @@ def test_a_bad_contributions_cursor_is_400_naming_it(api: Api) -> None:
     dana = _dana(api, token)
     response = api.get(f"/v1/people/{dana['id']}/contributions", token, cursor="bogus")
     assert response.status_code == 400 and "cursor" in response.get_json()["errors"]
+
+
+def test_every_cursor_handed_out_loads_up_to_the_last_reachable_page(api: Api) -> None:
+    """A prolific author: paging stops at the deepest offset a cursor may carry, instead of
+    handing out a cursor the next request would refuse."""
+    from service import pipeline
+    from service.connectors.base import Page
+    from tests.records import record
+
+    pipeline.ingest_pages(api.services, "forum", [Page(
+        [record(f"p{n}", "prolific", kind="reply", email="prolific@customer.example")
+         for n in range(1150)], cursor=None)], full_pass=False)
+    token = api.token([PROFILES_READ])
+    person = api.get("/v1/people", token, email="prolific@customer.example").get_json()["id"]
+    cursor, seen = None, 0
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = api.get(f"/v1/people/{person}/contributions", token, **params)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        body = page.get_json()
+        seen += len(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert body["total"] == 1150 and seen == 1100  # offsets 0..1000, 100 each

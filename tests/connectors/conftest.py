@@ -10,9 +10,5 @@ from tests.connectors.feedserver import FeedServer
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     """A local HTTP server, stopped after the test."""
-    server = FeedServer()
-    server.start()
-    try:
+    with FeedServer() as server:
         yield server
-    finally:
-        server.stop()

@@ -97,7 +97,6 @@ class Tripwire:
 def _quiet_about_killed_clients(server: Any) -> None:
     """A killed client resets its kept-alive connection: not worth a traceback."""
     httpd = server._httpd
-    httpd.RequestHandlerClass.disable_nagle_algorithm = True  # see feedserver.py
     report = httpd.handle_error
 
     def handle_error(request: Any, client_address: Any) -> None:

@@ -30,12 +30,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
 _TOPIC = re.compile(r"^/t/(\d+)\.json$")
@@ -68,8 +70,8 @@ class Recorded:
     headers: dict[str, str]
 
 
-class DiscourseServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1, port 0; `start()` and `stop()` it."""
+class DiscourseServer(LocalServer):
+    """A `LocalServer` answering as the fixture forum; `start()` and `stop()` it."""
 
     def __init__(
         self,
@@ -97,23 +99,11 @@ class DiscourseServer:
         self.site = json.loads((FIXTURES / "site.json").read_text("utf-8"))
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(_handler_for(self))
 
     @property
     def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def paths(self) -> list[str]:
         """The paths requested so far, in order (queries left out)."""
@@ -300,9 +290,7 @@ class DiscourseServer:
 
 
 def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class DiscourseHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
@@ -322,28 +310,13 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps(payload).encode()
                 if fault.truncate:
                     body = body[: len(body) // 2]
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left, as the timeout test makes it
+            self.send(status, headers, body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    return DiscourseHandler
 
 
 @pytest.fixture
 def forum() -> Iterator[DiscourseServer]:
     """The fixture forum, served with Discourse's default page and chunk sizes."""
-    server = DiscourseServer(api_key="k-1234", api_username="whoknows")
-    server.start()
-    try:
+    with DiscourseServer(api_key="k-1234", api_username="whoknows") as server:
         yield server
-    finally:
-        server.stop()

@@ -13,8 +13,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.connectors.localserver import Handler, LocalServer
 
 FEEDS = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
 
@@ -37,29 +39,17 @@ class Recorded:
     at: float
 
 
-class FeedServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1, port 0; `start()` and `stop()` it."""
+class FeedServer(LocalServer):
+    """A `LocalServer` answering from `routes`; `start()` and `stop()` it."""
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = {}
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(_handler_for(self))
 
     def url(self, path: str) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return self.origin + path
 
     def reply(
         self,
@@ -100,12 +90,7 @@ class FeedServer:
 
 
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        # without it every answer waits ~40 ms on Nagle's algorithm
-        disable_nagle_algorithm = True
-
-        protocol_version = "HTTP/1.1"
-
+    class FeedHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             with server._lock:
                 server.requests.append(Recorded(self.path, dict(self.headers), time.monotonic()))
@@ -120,20 +105,9 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 headers["Last-Modified"] = reply.last_modified
             if _not_modified(reply, self.headers):
                 status, body = 304, b""
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left, as the timeout tests make it
+            self.send(status, headers, body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    return FeedHandler
 
 
 def _not_modified(reply: Reply, headers: Message) -> bool:

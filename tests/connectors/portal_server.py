@@ -23,10 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "jsonfeed"
 
@@ -90,8 +92,8 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class PortalServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1, port 0, serving one portal at `path`."""
+class PortalServer(LocalServer):
+    """A `LocalServer` serving one portal at `path`; `start()` and `stop()` it."""
 
     def __init__(self, style: PortalStyle, items: list[Item], path: str = "/api/items") -> None:
         self.style = style
@@ -101,19 +103,11 @@ class PortalServer:
         self._faults: list[Fault | None] = []
         self._last: _Answer | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
-    def start(self) -> PortalServer:
-        self._thread.start()
+    def start(self) -> PortalServer:  # type: ignore[override]
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def url(self) -> str:
@@ -167,9 +161,7 @@ def total_pages(listing: Listing) -> int:
 
 
 def _handler_for(server: PortalServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class PortalHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -196,20 +188,6 @@ def _handler_for(server: PortalServer) -> type[BaseHTTPRequestHandler]:
             if fault and (fault.cut or fault.cut_json):
                 body = body[: len(body) // 2]
                 length = length if fault.cut else len(body)
-            try:
-                self.send_response(status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(length))
-                if fault and fault.cut:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left, as the slow-answer tests make it
+            self.send(status, answer.headers, body, length=length, close=bool(fault and fault.cut))
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    return PortalHandler

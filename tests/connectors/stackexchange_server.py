@@ -23,10 +23,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stackexchange"
 
@@ -93,8 +95,8 @@ class Recorded:
     headers: dict[str, str]
 
 
-class StackExchangeServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1, port 0; `start()` and `stop()` it."""
+class StackExchangeServer(LocalServer):
+    """A `LocalServer` answering as the Stack Exchange API; `start()` and `stop()` it."""
 
     def __init__(
         self,
@@ -110,11 +112,7 @@ class StackExchangeServer:
         self.requests: list[Recorded] = []
         self._last: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
     @classmethod
     def from_fixtures(cls, *names: str) -> StackExchangeServer:
@@ -130,16 +128,8 @@ class StackExchangeServer:
                     data[kind].extend(items)
         return cls(**copy.deepcopy(data))
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
     def url(self, path: str = "/2.3") -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return self.origin + path
 
     def fault(self, route: str, kind: str, **options: Any) -> None:
         with self._lock:
@@ -184,12 +174,7 @@ class StackExchangeServer:
 
 
 def _handler_for(server: StackExchangeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; without this, Nagle's algorithm and the
-        # client's delayed ACK add 40 ms to every request.
-        disable_nagle_algorithm = True
-
+    class StackExchangeHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -202,23 +187,14 @@ def _handler_for(server: StackExchangeServer) -> type[BaseHTTPRequestHandler]:
             if delay:
                 time.sleep(delay)
             headers.setdefault("Content-Type", "application/json; charset=utf-8")
-            headers["Content-Length"] = str(len(body))
+            length = len(body)
             if fault and fault.kind == "cut":
-                # The whole length announced, a part sent, the connection closed.
+                # The whole length announced, a part sent, the connection closed (without
+                # a `Connection: close` header to say so).
                 body, self.close_connection = body[: len(body) // 3], True
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left, as the timeout tests make it
+            self.send(status, headers, body, length=length)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    return StackExchangeHandler
 
 
 def _take_fault(server: StackExchangeServer, route: str) -> Fault | None:

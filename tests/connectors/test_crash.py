@@ -68,20 +68,16 @@ class Site:
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[TrippedPortal]:
-    server = TrippedPortal(portal_style(), portal_items(PORTAL_ITEMS), Tripwire())
-    server.start()
-    yield server
-    server.stop()
+    with TrippedPortal(portal_style(), portal_items(PORTAL_ITEMS), Tripwire()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def forum() -> Iterator[TrippedDiscourse]:
     # Two topics a list page and three posts a topic request: the topics with more posts
     # are read in two requests, the list in three.
-    server = TrippedDiscourse(Tripwire(), per_page=2, chunk_size=3)
-    server.start()
-    yield server
-    server.stop()
+    with TrippedDiscourse(Tripwire(), per_page=2, chunk_size=3) as server:
+        yield server
 
 
 def _portal_site(server: TrippedPortal, since: bool) -> Site:

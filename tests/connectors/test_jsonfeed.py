@@ -67,16 +67,14 @@ def kb_style(pagination: str = "offset") -> PortalStyle:
 
 @pytest.fixture
 def hub() -> Iterator[PortalServer]:
-    server = PortalServer(hub_style(), load_items("partner_hub_posts.json")).start()
-    yield server
-    server.stop()
+    with PortalServer(hub_style(), load_items("partner_hub_posts.json")) as server:
+        yield server
 
 
 @pytest.fixture
 def kb() -> Iterator[PortalServer]:
-    server = PortalServer(kb_style(), load_items("knowledge_base_articles.json")).start()
-    yield server
-    server.stop()
+    with PortalServer(kb_style(), load_items("knowledge_base_articles.json")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -25,23 +25,15 @@ from tests.connectors.stackexchange_server import StackExchangeServer
 @pytest.fixture
 def api() -> Iterator[StackExchangeServer]:
     """The recorded Stack Overflow questions and answers plus the fixture beer site."""
-    server = StackExchangeServer.from_fixtures("questions", "answers", "beer_site")
-    server.start()
-    try:
+    with StackExchangeServer.from_fixtures("questions", "answers", "beer_site") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def beer() -> Iterator[StackExchangeServer]:
     """The fixture beer site alone (four questions, two of them at the same second)."""
-    server = StackExchangeServer.from_fixtures("beer_site")
-    server.start()
-    try:
+    with StackExchangeServer.from_fixtures("beer_site") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def connect(

@@ -27,12 +27,8 @@ APP_PASSWORD = "whoknows-sync:abcd EFGH ijkl MNOP qrst UVWX"
 
 @pytest.fixture
 def site() -> Iterator[WordPressServer]:
-    server = WordPressServer()
-    server.start()
-    try:
+    with WordPressServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

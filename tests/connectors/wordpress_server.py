@@ -30,10 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wordpress"
 API = "/wp-json/wp/v2"
@@ -72,8 +74,8 @@ def gmt(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-class WordPressServer:
-    """A `ThreadingHTTPServer` on 127.0.0.1, port 0; `start()` and `stop()` it."""
+class WordPressServer(LocalServer):
+    """A `LocalServer` answering as the fixture site; `start()` and `stop()` it."""
 
     def __init__(self) -> None:
         self.posts = {p["id"]: p for p in load("posts.json")}
@@ -88,24 +90,12 @@ class WordPressServer:
         self.faults: dict[str, list[Fault]] = {}
         self.hooks: list[Callable[[Recorded], None]] = []
         self.lock = threading.RLock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(_handler_for(self))
 
     @property
     def url(self) -> str:
         """The site root, as a source's `url` names it."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/claims"
+        return self.origin + "/claims"
 
     def fault(self, route: str, times: int = 1, **fault: Any) -> None:
         """Answer the next `times` matching requests to `route` ("posts") with a Fault."""
@@ -280,10 +270,7 @@ def _site_time(value: str) -> datetime:
 
 
 def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes
-
+    class WordPressHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             route = parts.path.removeprefix("/claims" + API + "/")
@@ -304,20 +291,9 @@ def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
                 length = len(body)
             elif fault:
                 body = body[: fault.cut_at]
-            try:
-                self.send_response(status)
-                if "Content-Type" not in headers:
-                    self.send_header("Content-Type", "application/json; charset=UTF-8")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(length))
-                if fault and fault.cut_at is not None:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left, as the slow-answer tests make it
+            headers = {"Content-Type": "application/json; charset=UTF-8", **headers}
+            cut = fault is not None and fault.cut_at is not None
+            self.send(status, headers, body, length=length, close=cut)
 
         def _fault(self, route: str, query: dict[str, str]) -> Fault | None:
             with server.lock:
@@ -330,7 +306,4 @@ def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
         def date_time_string(self, timestamp: float | None = None) -> str:
             return format_datetime(server.now, usegmt=True)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    return WordPressHandler

@@ -3,6 +3,7 @@ dump (tests/fixtures/stackexchange_dump/, CC BY-SA, authors as in the files)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +91,13 @@ def test_the_cli_stores_accepted_answers_as_accept_interactions(config_file: Pat
     assert [tuple(row) for row in accepts] == [("a11", "32"), ("a2", "14"), ("a20", "8"),
                                                ("a8", "19")]
     assert len(replies) > 26
-    found = _run(config_file, "search", "klingon tags")
+    # what was imported is searchable
+    found = _run(config_file, "search", "klingon tags", "--json")
     assert found.exit_code == 0, found.output
+    top = json.loads(found.output)["hits"][0]
+    assert top["display_name"] == "Rand al'Thor"
+    assert "Do we need both the [klingon] and [klingon-language] tags?" in [
+        ev["title"] for ev in top["evidence"]]
 
 
 def test_reimporting_the_dump_changes_nothing(config_file: Path) -> None:

@@ -13,17 +13,22 @@ Each test gets its own store and its own index prefix, removed afterwards.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from service import pipeline
 from service.config import SearchConfig, load_config
+from service.connectors.base import Page
+from service.model import ContributionRecord
+from service.search.base import ExpertHit
 from service.search.cluster.client import Cluster
-from tests.conftest import CONFIG, NOW, PG_URL
+from tests.conftest import CONFIG, NOW, PG_URL, create_schema, drop_schema
+from tests.records import author, record
 from tests.search.osmem import ClusterTarget, MediaTypeProxy, real_clusters, start_osmem
 
 REAL = real_clusters()
@@ -39,6 +44,47 @@ index_prefix = "{prefix}"
 """
 
 OpenServices = Callable[..., pipeline.Services]
+
+MARKER = "ZQXV-INTERNAL-ONLY"
+# Dana is the planted expert on medical insurance claims: an internal blog post and an
+# accepted answer on the customer forum. Erin writes internally only.
+BLOG = [
+    record("b1", "dana", kind="blog_post", email="dana@corp.example",
+           title=f"Claims adjudication internals {MARKER}",
+           text=f"Our medical insurance claims engine {MARKER} runs nightly",
+           tags=["claims adjudication"], url="https://intranet.example/b1"),
+    record("b2", "dana", kind="blog_post", email="dana@corp.example", day=2,
+           title="Kubernetes at the claims team", text="k8s deployment notes",
+           tags=["kubernetes"]),
+    record("b3", "erin", kind="blog_post", email="erin@corp.example", day=3,
+           title="Fraud detection rules", text="Scoring rules that flag fraudulent claims",
+           tags=["fraud"]),
+]
+FORUM = [
+    record("q1", "cust1", kind="question", email="c1@customer.example",
+           title="How are medical insurance claims adjudicated?",
+           text="We submit medical claims and wait", tags=["claims"]),
+    record("a1", "dana_f", email="dana@corp.example", thread="q1", accepted=True,
+           score=4, liked_by=[author("cust1")], likes=1,
+           text="Medical insurance claims go through adjudication rules"),
+    record("a2", "cust2", email="c2@customer.example", thread="q1",
+           text="I think claims take a week"),
+    record("q2", "cust2", kind="question", email="c2@customer.example", day=40,
+           title="Billing question", text="Where do I find my invoices?", tags=["billing"]),
+]
+
+
+def shown(hits: Sequence[ExpertHit]) -> str:
+    """The hits as JSON text with the snippets' highlight marks taken out: a search for the
+    marker highlights each of its words («ZQXV»-«INTERNAL»-«ONLY»), which a plain `MARKER in`
+    check would not see."""
+    text = json.dumps([asdict(hit) for hit in hits], default=str, ensure_ascii=False)
+    return text.replace("«", "").replace("»", "")
+
+
+def load(services: pipeline.Services, source: str, records: list[ContributionRecord]) -> None:
+    """Ingests `records` from `source` as one page of an incremental sync."""
+    pipeline.ingest_pages(services, source, [Page(records, cursor=None)], full_pass=False)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +136,7 @@ def open_services(tmp_path: Path, engine_name: str, cluster: ClusterTarget | Non
         folder.mkdir()
         text = CONFIG.format(db=folder / "whoknows.db")
         if engine_name.endswith("postgresql"):
-            schemas.append(_create_schema())
+            schemas.append(create_schema())
             text = text.replace(f'url = "sqlite:///{folder / "whoknows.db"}"',
                                 f'url = "{PG_URL}?options=-csearch_path%3D{schemas[-1]}"')
         if cluster is not None:
@@ -112,27 +158,7 @@ def open_services(tmp_path: Path, engine_name: str, cluster: ClusterTarget | Non
         if search is not None:
             _drop_indices(search)
     for schema in schemas:
-        _drop_schema(schema)
-
-
-def _create_schema() -> str:
-    schema = f"wk_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - say plainly what the suite needs
-        pytest.fail(f"PostgreSQL at {PG_URL} is needed by the store tests: {exc}")
-    finally:
-        admin.dispose()
-    return schema
-
-
-def _drop_schema(schema: str) -> None:
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+        drop_schema(schema)
 
 
 def _drop_indices(search: SearchConfig) -> None:

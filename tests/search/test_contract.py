@@ -5,10 +5,8 @@ Where an engine cannot keep a clause, the test says why in its skip.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,20 +15,15 @@ import pytest
 from service import pipeline
 from service.api import create_app
 from service.connectors.base import Page
-from service.model import Audience, ContributionRecord
+from service.model import Audience
 from service.search.base import ExpertQuery, QueryError, SearchResult
 from service.search.cluster import ClusterExpertIndex
-from tests.records import author, record
-from tests.search.conftest import OpenServices
+from tests.records import record
+from tests.search.conftest import BLOG, FORUM, MARKER, OpenServices, load, shown
 from tests.search.osmem import ClusterTarget, TcpProxy
 
-MARKER = "ZQXV-INTERNAL-ONLY"
 QUERIES = ["medical insurance claims", "claims adjudication", "kubernetes", "billing invoices",
            "fraud detection rules"]
-
-
-def _load(services: pipeline.Services, source: str, records: list[ContributionRecord]) -> None:
-    pipeline.ingest_pages(services, source, [Page(records, cursor=None)], full_pass=False)
 
 
 def _search(services: pipeline.Services, text: str, audience: Audience = Audience.INTERNAL,
@@ -66,38 +59,12 @@ def _cluster_name(index: ClusterExpertIndex) -> str:
     return str(index.cluster.info().get("cluster_name", ""))
 
 
-BLOG = [
-    record("b1", "dana", kind="blog_post", email="dana@corp.example",
-           title=f"Claims adjudication internals {MARKER}",
-           text=f"Our medical insurance claims engine {MARKER} runs nightly",
-           tags=["claims adjudication"], url="https://intranet.example/b1"),
-    record("b2", "dana", kind="blog_post", email="dana@corp.example", day=2,
-           title="Kubernetes at the claims team", text="k8s deployment notes",
-           tags=["kubernetes"]),
-    record("b3", "erin", kind="blog_post", email="erin@corp.example", day=3,
-           title="Fraud detection rules", text="Scoring rules that flag fraudulent claims",
-           tags=["fraud"]),
-]
-FORUM = [
-    record("q1", "cust1", kind="question", email="c1@customer.example",
-           title="How are medical insurance claims adjudicated?",
-           text="We submit medical claims and wait", tags=["claims"]),
-    record("a1", "dana_f", email="dana@corp.example", thread="q1", accepted=True,
-           score=4, liked_by=[author("cust1")], likes=1,
-           text="Medical insurance claims go through adjudication rules"),
-    record("a2", "cust2", email="c2@customer.example", thread="q1",
-           text="I think claims take a week"),
-    record("q2", "cust2", kind="question", email="c2@customer.example", day=40,
-           title="Billing question", text="Where do I find my invoices?", tags=["billing"]),
-]
-
-
 @pytest.fixture
 def community(search: pipeline.Services) -> pipeline.Services:
     """Dana is the planted expert on medical insurance claims: an internal blog post and an
     accepted answer on the customer forum."""
-    _load(search, "blog", BLOG)
-    _load(search, "forum", FORUM)
+    load(search, "blog", BLOG)
+    load(search, "forum", FORUM)
     return search
 
 
@@ -117,14 +84,19 @@ def test_an_external_search_never_returns_internal_text(community: pipeline.Serv
                  "kubernetes", "fraud"):
         for audience in (Audience.EXTERNAL, Audience.PARTNER):
             result = _search(community, text, audience, limit=50)
-            dumped = json.dumps([asdict(hit) for hit in result.hits], default=str)
+            dumped = shown(result.hits)
             assert MARKER not in dumped
             assert "intranet.example" not in dumped
             assert "Erin" not in dumped  # she wrote internally only
             assert all(hit.department is None for hit in result.hits)
             assert all(ev.audience != "internal" for hit in result.hits for ev in hit.evidence)
-    internal = json.dumps([asdict(h) for h in _search(community, MARKER).hits], default=str)
+    internal = shown(_search(community, MARKER).hits)
     assert MARKER in internal  # the marker is there to be found by the internal view
+    for audience in (Audience.EXTERNAL, Audience.PARTNER):
+        # the wall hides internal text, not the people: Dana is found by her forum answer
+        hits = _search(community, "medical insurance claims", audience).hits
+        dana = next(hit for hit in hits if hit.display_name == "Dana")
+        assert [(ev.source_id, ev.kind) for ev in dana.evidence] == [("forum", "answer")]
 
 
 def test_filters_by_source_and_since(community: pipeline.Services) -> None:
@@ -144,7 +116,7 @@ def test_a_query_without_words_is_refused(community: pipeline.Services) -> None:
 
 def test_a_deleted_contribution_disappears(community: pipeline.Services) -> None:
     assert [h.display_name for h in _search(community, "invoices").hits] == ["Cust2"]
-    _load(community, "forum", [record("q2", "cust2", kind="question", deleted=True,
+    load(community, "forum", [record("q2", "cust2", kind="question", deleted=True,
                                       email="c2@customer.example", day=40, title="Billing",
                                       text="invoices")])
     assert _search(community, "invoices").hits == []
@@ -156,7 +128,7 @@ def test_an_erased_person_disappears(community: pipeline.Services) -> None:
     for text in ("medical insurance claims", MARKER, "kubernetes"):
         result = _search(community, text, limit=50)
         assert dana not in [hit.person_id for hit in result.hits]
-        assert MARKER not in json.dumps([asdict(h) for h in result.hits], default=str)
+        assert MARKER not in shown(result.hits)
     if isinstance(community.index, ClusterExpertIndex):
         # gone from the cluster itself, not only hidden by the store's check
         index = community.index
@@ -214,7 +186,7 @@ def test_a_synonym_finds_the_expert_who_used_another_word(
     if "osmem" in _cluster_name(community.index):
         pytest.skip("osmem-server accepts the synonym_graph filter but ignores it ('token "
                     "filter ... is not supported; ignored'); real clusters apply it")
-    _load(community, "portal", [record("p1", "omar", email="omar@partner.example",
+    load(community, "portal", [record("p1", "omar", email="omar@partner.example",
                                        title="Container orchestration", text="Helm charts")])
     assert "Omar" in [h.display_name for h in _search(community, "k8s").hits]
 
@@ -252,12 +224,12 @@ def proxy(cluster: ClusterTarget | None) -> Iterator[TcpProxy]:
 
 def test_a_cluster_outage_loses_nothing(open_services: OpenServices, proxy: TcpProxy) -> None:
     calm = open_services("calm")
-    _load(calm, "blog", BLOG)
-    _load(calm, "forum", FORUM)
+    load(calm, "blog", BLOG)
+    load(calm, "forum", FORUM)
     _second_sync(calm, None)
     stormy = open_services("stormy", url=proxy.url)
-    _load(stormy, "blog", BLOG)
-    _load(stormy, "forum", FORUM)
+    load(stormy, "blog", BLOG)
+    load(stormy, "forum", FORUM)
 
     report = _second_sync(stormy, proxy)
     assert report.failed is None and report.batch.inserted == 2  # all stored

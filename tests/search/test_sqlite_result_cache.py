@@ -11,34 +11,20 @@ from sqlalchemy import text
 
 from service import pipeline
 from service.config import ConfigError, load_config
-from service.connectors.base import Page
 from service.model import Audience
 from service.search.base import ExpertQuery
 from service.search.result_cache import ResultCache
 from service.search.sqlite import SqliteExpertIndex
 from service.store.db import open_engine
 from tests.records import record
-
-MARKER = "ZQXV-INTERNAL-ONLY"
-
-
-def _load(services: pipeline.Services, source: str, records: list) -> None:  # type: ignore[type-arg]
-    pipeline.ingest_pages(services, source, [Page(records, cursor=None)], full_pass=False)
+from tests.search.conftest import BLOG, FORUM, MARKER, load
 
 
 @pytest.fixture
 def loaded(services: pipeline.Services) -> pipeline.Services:
-    _load(services, "blog", [
-        record("b1", "dana", kind="blog_post", email="dana@corp.example",
-               title=f"Claims adjudication internals {MARKER}",
-               text=f"Our medical insurance claims engine {MARKER} runs nightly",
-               tags=["claims adjudication"]),
-    ])
-    _load(services, "forum", [
-        record("q1", "cust1", kind="question", email="c1@customer.example",
-               title="How are medical insurance claims adjudicated?",
-               text="We submit medical claims and wait", tags=["claims"]),
-    ])
+    """Dana's internal blog post and a customer's question, on the embedded engine."""
+    load(services, "blog", BLOG[:1])
+    load(services, "forum", FORUM[:1])
     return services
 
 
@@ -68,7 +54,7 @@ def test_a_new_contribution_shows_up_in_the_next_search_in_every_process(
 ) -> None:
     assert "Erin" not in _names(loaded.index, "claims")
     assert "Erin" not in _names(other_process, "claims")
-    _load(loaded, "forum", [
+    load(loaded, "forum", [
         record("a9", "erin", email="erin@customer.example", thread="q1",
                text="Medical claims adjudication rules explained")])
     assert "Erin" in _names(loaded.index, "claims")
@@ -108,10 +94,11 @@ def test_a_cached_answer_expires_after_its_ttl_and_the_oldest_goes_first() -> No
     now = [0.0]
     cache = ResultCache(size=2, ttl=60.0, clock=lambda: now[0])
     queries = [ExpertQuery(text=w, audience=Audience.INTERNAL) for w in ("a", "b", "c")]
-    for query in queries:
-        cache.put(query, 7, SearchResult(hits=[], total=0, query_topics=[query.text]))
+    results = [SearchResult(hits=[], total=0, query_topics=[q.text]) for q in queries]
+    for query, result in zip(queries, results, strict=True):
+        cache.put(query, 7, result)
     assert cache.get(queries[0], 7) is None
-    assert cache.get(queries[2], 7) is not None
+    assert cache.get(queries[2], 7) == results[2]
     assert cache.get(queries[2], 8) is None
     now[0] = 61.0
     assert cache.get(queries[1], 7) is None
@@ -132,7 +119,7 @@ def test_the_cache_is_configured_and_can_be_turned_off(config_file: Path) -> Non
     off = pipeline.open_services(load_config(config_file, environ={
         "WHOKNOWS_SEARCH_RESULT_CACHE_SIZE": "0"}))
     try:
-        _load(off, "forum", [record("q1", "cust1", kind="question", title="Claims question",
+        load(off, "forum", [record("q1", "cust1", kind="question", title="Claims question",
                                     text="medical claims", tags=["claims"])])
         assert _names(off.index, "claims") == ["Cust1"]
         with off.engine.begin() as conn:

@@ -101,10 +101,13 @@ def test_an_unaccepted_answer_loses_its_accept(engine: Engine) -> None:
     _register(engine)
     _store(engine, [record("q1", "bob", kind="question"),
                     record("a1", "alice", thread="q1", accepted=True)])
+    with engine.connect() as conn:
+        kinds = conn.execute(select(interactions.c.kind)).scalars().all()
+    assert sorted(kinds) == ["accept", "reply"]
     _store(engine, [record("a1", "alice", thread="q1", accepted=False)])
     with engine.connect() as conn:
         kinds = conn.execute(select(interactions.c.kind)).scalars().all()
-    assert "accept" not in kinds
+    assert kinds == ["reply"]  # the answer still replies to the question
 
 
 def test_an_account_gains_its_email_when_the_source_shows_it(engine: Engine) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from service.connectors.base import ConnectorError
+from service.connectors.base import load_cursor
 
 __all__ = ["Cursor", "Mark", "Walk"]
 
@@ -79,20 +79,15 @@ class Cursor:
     @classmethod
     def load(cls, text: str | None) -> Cursor:
         """Read a stored cursor (None: from the start); raise ConnectorError if unreadable."""
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-            walk = raw.get("walk")
-            return cls(
-                mark=Mark.load(raw),
-                walk=Walk(dict(walk["next"]), Mark.load(walk)) if walk else None,
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ConnectorError(
-                f"the stored cursor is not a jsonfeed cursor ({exc}); reset the source's "
-                "cursor to read the portal afresh"
-            ) from exc
+        return load_cursor(text, cls._parse, cls(), kind="a jsonfeed", afresh="the portal")
+
+    @classmethod
+    def _parse(cls, raw: Any) -> Cursor:
+        walk = raw.get("walk")
+        return cls(
+            mark=Mark.load(raw),
+            walk=Walk(dict(walk["next"]), Mark.load(walk)) if walk else None,
+        )
 
     def dump(self) -> str:
         raw = self.mark.dump()
