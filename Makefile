@@ -3,24 +3,45 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint bench bench-api bench-page bench-insight bench-connectors clean
+# Every install takes the exact versions of uv.lock (hashes checked); uv itself is pinned in
+# requirements/uv.txt. `make lock` refreshes both to the newest the bounds allow.
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+SYNC := $(BIN)/uv sync --frozen --inexact --quiet
 
-$(BIN)/python:
+.PHONY: run test test-latest lock venv lint bench bench-api bench-page bench-insight bench-connectors clean
+
+$(BIN)/uv:
+	@echo "creating $(VENV) and installing uv (requirements/uv.txt)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r requirements/uv.txt
 
-venv: $(BIN)/python
-	$(BIN)/pip install -q -e .
+venv: $(BIN)/uv
+	@echo "installing the locked dependencies (uv.lock)"
+	$(SYNC)
 
 run: venv
 	$(BIN)/whoknows demo --serve 8080
 
-test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+test: $(BIN)/uv
+	@echo "installing the locked dependencies with the test extras (uv.lock)"
+	$(SYNC) --extra test
+	scripts/test-prereqs
 	$(BIN)/python -m pytest
 
-lint: venv
-	$(BIN)/pip install -q -e ".[test]"
+# the newest releases the bounds of pyproject.toml allow, in a venv of its own, ignoring the lock
+test-latest: $(BIN)/uv
+	$(PYTHON) -m venv .venv-latest
+	$(BIN)/uv pip install --quiet --python .venv-latest/bin/python --upgrade -e '.[test]'
+	scripts/test-prereqs
+	.venv-latest/bin/python -m pytest
+
+lock: $(BIN)/uv
+	$(BIN)/uv lock --upgrade
+	echo "uv" | $(BIN)/uv pip compile - --universal --generate-hashes --upgrade \
+	    --python-version 3.11 --quiet -o requirements/uv.txt
+
+lint: $(BIN)/uv
+	$(SYNC) --extra test
 	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy service --ignore-missing-imports
 
@@ -28,8 +49,8 @@ bench: venv
 	test -f bench/out/data/queries.txt || $(BIN)/python bench/generate.py bench/out/data
 	$(BIN)/python bench/run.py bench/out/data --db bench/out/bench.db
 
-bench-page: venv
-	$(BIN)/pip install -q -e '.[test]'
+bench-page: $(BIN)/uv
+	$(SYNC) --extra test
 	$(BIN)/python bench/page_load.py --n 30
 
 bench-insight: venv
@@ -43,4 +64,4 @@ bench-connectors: venv
 	$(BIN)/python bench/connectors.py $(if $(PERCEVAL_PYTHON),--perceval-python $(PERCEVAL_PYTHON))
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-latest var
