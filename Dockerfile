@@ -15,10 +15,16 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md uv.lock ./
+COPY requirements ./requirements
 COPY service ./service
-# the package and its production extras (PostgreSQL driver, search cluster clients)
-RUN pip wheel --wheel-dir /wheels '.[postgres,cluster]'
+# the package and its production extras (PostgreSQL driver, search cluster clients), at the
+# exact versions of uv.lock, hashes checked
+RUN pip install --require-hashes -r requirements/uv.txt \
+    && uv export --frozen --no-emit-project --no-dev --extra postgres --extra cluster \
+       --output-file /tmp/locked.txt \
+    && pip wheel --wheel-dir /wheels --require-hashes -r /tmp/locked.txt \
+    && pip wheel --wheel-dir /wheels --no-deps .
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
