@@ -100,7 +100,7 @@ def site(demo_services: tuple[pipeline.Services, DemoData]) -> Iterator[Site]:
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} "
-                    "(apt-get install chromium; .ci/run installs it)")
+                    "(apt-get install chromium; make test installs it)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield browser
