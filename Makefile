@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 SYNC := $(BIN)/uv sync --frozen --inexact --quiet
 
-.PHONY: run test test-latest lock venv lint bench bench-api bench-page bench-insight bench-connectors clean
+.PHONY: run test test-latest lock venv test-venv lint bench bench-api bench-page bench-insight bench-connectors clean
 
 $(BIN)/uv:
 	@echo "creating $(VENV) and installing uv (requirements/uv.txt)"
@@ -19,12 +19,14 @@ venv: $(BIN)/uv
 	@echo "installing the locked dependencies (uv.lock)"
 	$(SYNC)
 
+test-venv: $(BIN)/uv
+	@echo "installing the locked dependencies with the test extras (uv.lock)"
+	$(SYNC) --extra test
+
 run: venv
 	$(BIN)/whoknows demo --serve 8080
 
-test: $(BIN)/uv
-	@echo "installing the locked dependencies with the test extras (uv.lock)"
-	$(SYNC) --extra test
+test: test-venv
 	scripts/test-prereqs
 	$(BIN)/python -m pytest
 
@@ -40,8 +42,7 @@ lock: $(BIN)/uv
 	echo "uv" | $(BIN)/uv pip compile - --universal --generate-hashes --upgrade \
 	    --python-version 3.11 --quiet -o requirements/uv.txt
 
-lint: $(BIN)/uv
-	$(SYNC) --extra test
+lint: test-venv
 	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy service --ignore-missing-imports
 
@@ -49,8 +50,7 @@ bench: venv
 	test -f bench/out/data/queries.txt || $(BIN)/python bench/generate.py bench/out/data
 	$(BIN)/python bench/run.py bench/out/data --db bench/out/bench.db
 
-bench-page: $(BIN)/uv
-	$(SYNC) --extra test
+bench-page: test-venv
 	$(BIN)/python bench/page_load.py --n 30
 
 bench-insight: venv
