@@ -22,7 +22,8 @@ from service.batch import gc_paused
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
 from service.model import ContributionRecord
-from service.reputation.engine import ReputationSettings, facts_from_row, profile_rows
+from service.reputation.activity import activity_rows
+from service.reputation.engine import SCOPES, ReputationSettings, facts_from_row, profile_rows
 from service.reputation.levels import assign_levels
 from service.reputation.scoring import ContributionFacts, Weights
 from service.reputation.topics import TopicVocabulary, load_vocabulary
@@ -35,7 +36,13 @@ from service.store import people as store_people
 from service.store import profiles as store_profiles
 from service.store import sync as store_sync
 from service.store.db import chunks, open_engine
-from service.store.schema import identity_links, profile_topics, recompute_queue, sources
+from service.store.schema import (
+    identity_links,
+    profile_people,
+    profile_topics,
+    recompute_queue,
+    sources,
+)
 
 __all__ = [
     "ImportReport",
@@ -88,16 +95,16 @@ def open_services(config: Config, clock: Callable[[], datetime] | None = None) -
         default_half_life_days=rep.default_half_life_days,
         topic_options={s.id: (s.topics.from_tags, s.topics.from_text) for s in config.sources},
     )
+    # one clock for the profiles and the search (a document's age, who is active now)
+    clock = clock or (lambda: datetime.now(UTC))
     index: SqliteExpertIndex | ClusterExpertIndex
     if config.search.engine == "elasticsearch":
-        index = ClusterExpertIndex(engine, vocabulary, config.search, config.search_auth)
+        index = ClusterExpertIndex(engine, vocabulary, config.search, config.search_auth,
+                                   clock=clock)
     else:
-        index = SqliteExpertIndex(engine, vocabulary, cache=ResultCache(
+        index = SqliteExpertIndex(engine, vocabulary, clock=clock, cache=ResultCache(
             config.search.result_cache_size, config.search.result_cache_seconds))
-    services = Services(config, engine, index, vocabulary, settings)
-    if clock is not None:
-        services.clock = clock
-    return services
+    return Services(config, engine, index, vocabulary, settings, clock)
 
 
 def _source_row(source: SourceConfig) -> dict[str, object]:
@@ -281,10 +288,10 @@ def recompute(services: Services, person_ids: list[int]) -> int:
     """Recompute the profiles of these people and the levels of the topics they touch,
     in one transaction. Returns how many profile rows were written."""
     with services.engine.begin() as conn:
-        rows = _profile_rows(conn, services, person_ids)
+        rows, activity = _profile_rows(conn, services, person_ids)
         keys = {(str(row["scope"]), str(row["topic"])) for row in rows}
         keys |= _topics_of(conn, person_ids)
-        store_profiles.replace_profiles(conn, person_ids, rows)
+        store_profiles.replace_profiles(conn, person_ids, rows, activity)
         store_profiles.refresh_levels(conn, keys, assign_levels)
     return len(rows)
 
@@ -292,7 +299,8 @@ def recompute(services: Services, person_ids: list[int]) -> int:
 def _profile_rows(
     conn: Connection, services: Services, person_ids: list[int] | None,
     everyone: dict[int, list[ContributionFacts]] | None = None,
-) -> list[dict[str, object]]:
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The profile_topics rows and the profile_people rows of these people (all: None)."""
     now = services.clock()
     if person_ids is None:
         facts = everyone if everyone is not None else facts_by_person(conn, services, None)
@@ -302,8 +310,11 @@ def _profile_rows(
         for chunk in chunks(person_ids, 500):
             facts.update(facts_by_person(conn, services, list(chunk)))
         targets = person_ids
-    return [row for person in targets
-            for row in profile_rows(person, facts.get(person, []), services.settings, now)]
+    topics = [row for person in targets
+              for row in profile_rows(person, facts.get(person, []), services.settings, now)]
+    activity = [row for person in targets
+                for row in activity_rows(person, facts.get(person, []), SCOPES)]
+    return topics, activity
 
 
 def facts_by_person(
@@ -345,13 +356,14 @@ def rebuild(services: Services) -> tuple[int, int]:
                 topics = {fact.id: fact.topics for found in facts.values() for fact in found}
                 preparing = pool.submit(insight.prepare, services.engine, services.settings,
                                         services.clock, topics)
-                rows = _profile_rows(conn, services, None, facts)
+                rows, activity = _profile_rows(conn, services, None, facts)
             del facts, topics
             documents = indexing.result()
             with services.engine.begin() as conn:
                 conn.execute(delete(profile_topics))
+                conn.execute(delete(profile_people))
                 conn.execute(delete(recompute_queue))
-                store_profiles.replace_profiles(conn, [], rows)
+                store_profiles.replace_profiles(conn, [], rows, activity)
                 store_profiles.refresh_levels(conn, None, assign_levels)
             insight.write(services.engine, preparing.result())
     return len(rows), documents

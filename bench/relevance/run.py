@@ -2,16 +2,20 @@
 classic expert-finding baselines, on a time split of each site.
 
     python -m bench.relevance.run DUMP_FOLDER [DUMP_FOLDER ...] [--test-share 0.25]
+        [--queries both|title] [--json-out PATH]
 
 For each dump folder: the questions sorted by creation, the last quarter is the test
 period; everything created before the first test question is imported (the StackExchange
 dump importer with `until`, `pipeline.ingest_pages`, `pipeline.rebuild`) into a fresh
 SQLite store, with the reputation clock at that moment. A test case is a test question
 with an accepted answer whose author has training contributions and is not the asker.
-Each method ranks people for the question's title (and for title + body); the asker is
-left out of every ranking (nobody is sent to answer their own question). Prints one
-table per site and query form, then one JSON line per site. Figures are measured, never
-asserted (tests/search/test_relevance_floor.py holds a floor on a small slice).
+Each method ranks people for the question's title, and for the title with the first
+`BODY_CHARS` characters of the body; the asker is left out of every ranking (nobody is
+sent to answer their own question). Prints one table per site and query form, with the
+bootstrap interval of MRR and a paired test against the best baseline, then the macro
+average over the sites (bench/relevance/report.py); `--json-out` writes the per-case
+figures. Figures are measured, never asserted (tests/search/test_relevance_floor.py holds
+a floor on a small slice).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from bench.relevance import report
 from bench.relevance.baselines import Baselines, Ranker
-from bench.relevance.metrics import METRICS, case_metrics, mean_metrics
+from bench.relevance.metrics import case_metrics, mean_metrics
 from service import pipeline
 from service.config import load_config
 from service.connectors.base import Page
@@ -36,11 +41,15 @@ from service.importers import StackExchangeDump
 from service.model import Audience, ContributionKind, ContributionRecord
 from service.search.base import ExpertQuery, QueryError
 
-__all__ = ["Case", "SiteSplit", "evaluate", "split_site", "whoknows_ranker"]
+__all__ = ["BODY_CHARS", "QUERY_FORMS", "TOP", "Case", "MethodRun", "SiteSplit", "evaluate",
+           "open_store", "rank_cases", "score_cases", "site_users", "split_site",
+           "whoknows_ranker"]
 
 SOURCE = "site"
 QUERY_FORMS = ("title", "title+body")
 TOP = 10
+#: "title+body" queries take this many characters of the body after the title.
+BODY_CHARS = 300
 
 
 @dataclass(slots=True)
@@ -55,7 +64,9 @@ class Case:
     grades: dict[str, int]
 
     def query(self, form: str) -> str:
-        return self.title if form == "title" else f"{self.title}\n{self.body}"
+        """The query text: the title, or for "title+body" the title and the body's first
+        `BODY_CHARS` characters."""
+        return self.title if form == "title" else f"{self.title}\n{self.body[:BODY_CHARS]}"
 
 
 @dataclass(slots=True)
@@ -108,10 +119,11 @@ def split_site(folder: Path, test_share: float = 0.25) -> SiteSplit:
     return SiteSplit(site, cutoff, training, cases, counts)
 
 
-def open_store(workdir: Path, split: SiteSplit) -> pipeline.Services:
-    """A fresh SQLite store holding the training records, rebuilt, its clock at the cut."""
+def open_store(workdir: Path, split: SiteSplit, search: str = "") -> pipeline.Services:
+    """A fresh SQLite store holding the training records, rebuilt, its clock at the cut;
+    `search`: a [search] section of the configuration (default: the embedded engine)."""
     config = workdir / "whoknows.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{workdir / "relevance.db"}"\n\n'
+    config.write_text(f'[database]\nurl = "sqlite:///{workdir / "relevance.db"}"\n\n{search}\n'
                       f'[[sources]]\nid = "{SOURCE}"\nkind = "push"\naudience = "external"\n')
     services = pipeline.open_services(load_config(config, environ={}),
                                       clock=lambda: split.cutoff)
@@ -126,13 +138,18 @@ def _pages(records: Sequence[ContributionRecord], size: int = 2000) -> Iterator[
         yield Page(list(records[start:start + size]), cursor=None)
 
 
+def site_users(services: pipeline.Services) -> dict[int, str]:
+    """person -> the site's user id."""
+    with services.engine.connect() as conn:
+        return dict(conn.exec_driver_sql(
+            "SELECT l.person_id, i.external_id FROM identity_links l "
+            "JOIN identities i ON i.id = l.identity_id WHERE i.source_id = ?", (SOURCE,)).all())
+
+
 def whoknows_ranker(services: pipeline.Services) -> Ranker:
     """Rank through the search path the API uses (`ExpertIndex.search`, default settings,
     internal audience), each hit's person mapped back to the site's user id."""
-    with services.engine.connect() as conn:
-        users: dict[int, str] = dict(conn.exec_driver_sql(
-            "SELECT l.person_id, i.external_id FROM identity_links l "
-            "JOIN identities i ON i.id = l.identity_id WHERE i.source_id = ?", (SOURCE,)).all())
+    users = site_users(services)
 
     def rank(text: str, k: int) -> list[str]:
         try:
@@ -145,50 +162,64 @@ def whoknows_ranker(services: pipeline.Services) -> Ranker:
     return rank
 
 
+@dataclass(slots=True)
+class MethodRun:
+    #: one metrics dict per case, in the split's case order
+    per_case: list[dict[str, float]]
+    #: milliseconds per query
+    ms: float
+
+
+def score_cases(cases: Sequence[Case], rank: Ranker, form: str) -> list[dict[str, float]]:
+    """Return the metrics of `rank` on each case (in order) for the query form `form`,
+    the asker left out of the ranking."""
+    scored = []
+    for case in cases:
+        # one more than shown, so that leaving out the asker still leaves TOP
+        ranked = [p for p in rank(case.query(form), TOP + 1) if p != case.asker][:TOP]
+        scored.append(case_metrics(ranked, case.grades, case.target))
+    return scored
+
+
+def rank_cases(split: SiteSplit, rankers: dict[str, Ranker], forms: Sequence[str] = QUERY_FORMS
+               ) -> dict[str, dict[str, MethodRun]]:
+    """Return form -> method -> its per-case metrics and time per query."""
+    runs: dict[str, dict[str, MethodRun]] = {}
+    for form in forms:
+        runs[form] = {}
+        for name, rank in rankers.items():
+            started = time.perf_counter()
+            per_case = score_cases(split.cases, rank, form)
+            seconds = time.perf_counter() - started
+            runs[form][name] = MethodRun(per_case, round(1000 * seconds / max(1, len(per_case)), 1))
+    return runs
+
+
 def evaluate(split: SiteSplit, rankers: dict[str, Ranker], forms: Sequence[str] = QUERY_FORMS
              ) -> dict[str, dict[str, dict[str, float]]]:
     """Return form -> method -> mean metrics (and `cases`, `ms` per query)."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for form in forms:
-        results[form] = {}
-        for name, rank in rankers.items():
-            per_case, started = [], time.perf_counter()
-            for case in split.cases:
-                # one more than shown, so that leaving out the asker still leaves TOP
-                ranked = [p for p in rank(case.query(form), TOP + 1) if p != case.asker][:TOP]
-                per_case.append(case_metrics(ranked, case.grades, case.target))
-            seconds = time.perf_counter() - started
-            means = {m: round(v, 4) for m, v in mean_metrics(per_case).items()}
-            results[form][name] = {**means, "cases": len(per_case),
-                                   "ms": round(1000 * seconds / max(1, len(per_case)), 1)}
-    return results
+    return {form: {name: {**{m: round(v, 4) for m, v in mean_metrics(run.per_case).items()},
+                          "cases": len(run.per_case), "ms": run.ms}
+                   for name, run in methods.items()}
+            for form, methods in rank_cases(split, rankers, forms).items()}
 
 
 def run_site(folder: Path, test_share: float, forms: Sequence[str]) -> dict[str, object]:
+    """Split, import and rank one site; return its summary (`report.summarise_site`)."""
     split = split_site(folder, test_share)
     with tempfile.TemporaryDirectory(prefix="whoknows-relevance-") as workdir:
         services = open_store(Path(workdir), split)
         try:
-            rankers = {"whoknows": whoknows_ranker(services), **Baselines(split.training).rankers()}
-            results = evaluate(split, rankers, forms)
+            rankers = {"whoknows": whoknows_ranker(services),
+                       **Baselines(split.training, split.cutoff).rankers()}
+            runs = rank_cases(split, rankers, forms)
         finally:
             services.engine.dispose()
-    return {"site": split.site, "cutoff": split.cutoff.isoformat(), **split.counts,
-            "results": results}
-
-
-def print_tables(figures: dict[str, object]) -> None:
-    results = figures["results"]
-    assert isinstance(results, dict)
-    for form, methods in results.items():
-        print(f"\n{figures['site']} — query: {form}; trained on everything before "
-              f"{str(figures['cutoff'])[:10]}; {figures['cases']} cases "
-              f"(of {figures['test_with_accepted']} test questions with an accepted answer)")
-        print(f"| method | {' | '.join(METRICS)} | cases |")
-        print(f"| --- | {' | '.join('---:' for _ in METRICS)} | ---: |")
-        for name, row in methods.items():
-            cells = " | ".join(f"{row[m]:.3f}" for m in METRICS)
-            print(f"| {name} | {cells} | {row['cases']} |")
+    per_case = {form: {name: run.per_case for name, run in methods.items()}
+                for form, methods in runs.items()}
+    ms = {form: {name: run.ms for name, run in methods.items()} for form, methods in runs.items()}
+    return report.summarise_site(split.site, split.cutoff.isoformat(), split.counts,
+                                 [case.question for case in split.cases], per_case, ms)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -198,17 +229,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="share of the questions (the newest) in the test period")
     parser.add_argument("--queries", choices=("title", "both"), default="both",
                         help="query forms to run: the title, or the title and title+body")
+    parser.add_argument("--json-out", type=Path, metavar="PATH",
+                        help="write one JSON line per site (per-case metrics) and a macro line")
     args = parser.parse_args(argv)
     forms = QUERY_FORMS if args.queries == "both" else ("title",)
-    lines = []
+    sites = []
     for folder in args.folders:
+        started = time.perf_counter()
         print(f"  {folder.name}: splitting, importing, searching", file=sys.stderr)
-        figures = run_site(folder, args.test_share, forms)
-        print_tables(figures)
-        lines.append(json.dumps(figures))
-    print()
-    for line in lines:
-        print(line)
+        summary = run_site(folder, args.test_share, forms)
+        print(f"  {folder.name}: {summary['cases']} cases, "
+              f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+        report.print_site(summary)
+        sites.append(summary)
+    macro = report.summarise_macro(sites)
+    if macro is not None:
+        report.print_macro(macro)
+    if args.json_out:
+        lines = [*sites, *([macro] if macro is not None else [])]
+        args.json_out.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
 if __name__ == "__main__":

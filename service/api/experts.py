@@ -17,7 +17,6 @@ from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import EXPERTS_READ
 from service.search.base import ExpertQuery, QueryError
 from service.search.cluster.client import ClusterError
-from service.search.sqlite import RELEVANCE_WEIGHT
 
 __all__ = ["experts"]
 
@@ -115,7 +114,10 @@ def _hit(hit: dict[str, Any], explain: bool) -> dict[str, Any]:
         created = evidence["created"]
         evidence["created"] = created.isoformat() if created else None
     breakdown = {"relevance": hit.pop("relevance"), "topic_score": hit.pop("topic_score"),
-                 "relevance_weight": RELEVANCE_WEIGHT, "topic_weight": 1 - RELEVANCE_WEIGHT,
+                 # score = the sum of the signals' points (service.search.ranking)
+                 "signals": [{**signal, "points": round(signal["points"], 4),
+                              "value": round(signal["value"], 4)}
+                             for signal in hit.pop("signals")],
                  "documents": [{"contribution_id": e["contribution_id"],
                                 "relevance": e["relevance"]} for e in hit["evidence"]]}
     if explain:

@@ -1,7 +1,8 @@
 """The `ExpertIndex` interface every search engine implements, and its records.
 
 A query ranks people, not documents: the relevance of each person's contributions to
-the query (BM25) is aggregated per person and combined with their topic scores. The
+the query (BM25) is aggregated per person and combined with the other signals of
+`service.search.ranking` (matching threads they answered, topic scores, activity). The
 audience is a required part of every query: an external or partner query never sees an
 internal contribution, its title, snippet or URL, nor a person who opted out.
 """
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.model import Audience
+from service.search.ranking import Signal
 
 __all__ = ["EvidenceHit", "ExpertHit", "ExpertIndex", "ExpertQuery", "MatchedTopic",
            "QueryError", "SearchResult"]
@@ -63,6 +65,8 @@ class ExpertHit:
     topic_score: float
     matched_topics: list[MatchedTopic] = field(default_factory=list)
     evidence: list[EvidenceHit] = field(default_factory=list)
+    #: why the person ranks here: each signal's value, weight and points (score = Σ points)
+    signals: list[Signal] = field(default_factory=list)
 
 
 @dataclass(slots=True)

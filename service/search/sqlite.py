@@ -2,14 +2,12 @@
 
 Documents are contributions (rowid = contribution id); BM25 ranks them, each document's
 relevance fades with its age at its source's half-life (as its reputation value does),
-the best documents are aggregated per person (document-centric expert finding, Balog's
-Model 2) and combined with the person's topic scores on the query's topics.
+and `service.search.candidates` and `service.search.ranking` turn the documents into
+ranked people (the same for every engine).
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,27 +15,18 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from service.model import VISIBLE_AUDIENCES, Audience
-from service.reputation.scoring import age_decay
 from service.reputation.topics import TopicVocabulary, tokens
-from service.search.base import (
-    EvidenceHit,
-    ExpertHit,
-    ExpertQuery,
-    MatchedTopic,
-    QueryError,
-    SearchResult,
-)
+from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, QueryError, SearchResult
+from service.search.candidates import candidates, scope_of, topic_scores, visible_documents
+from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankedPerson, RankingWeights, rank
 from service.search.result_cache import ResultCache
 from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
 
-#: How many best documents are aggregated, overall and per person.
+#: How many best documents a query scores (per person: candidates.DOCS_PER_PERSON).
 CANDIDATE_DOCS = 500
-DOCS_PER_PERSON = 5
 EVIDENCE_PER_HIT = 3
-#: Weight of text relevance against topic reputation in the final score.
-RELEVANCE_WEIGHT = 0.6
 MARK_START, MARK_END = "«", "»"
 _BM25 = "bm25(contribution_fts, 3.0, 1.0, 2.0, 0.0)"
 _TEXT_COLUMNS = "{title body tags}"
@@ -55,7 +44,8 @@ _INSERT_FTS = (
     "SELECT id, title, body, tags, 'aud' || audience FROM contributions"
 )
 #: The tables a search reads besides the index: any write to them changes the generation.
-_READ_TABLES = ("contributions", "identity_links", "people", "sources", "profile_topics")
+_READ_TABLES = ("contributions", "identity_links", "people", "sources", "profile_topics",
+                "profile_people")
 _BUMP = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 STOPWORDS = frozenset(
     "a about an and are as at be by can do does for from had has have how i in is it its "
@@ -88,7 +78,9 @@ class SqliteExpertIndex:
     def __init__(self, engine: Engine, vocabulary: TopicVocabulary,
                  default_half_life_days: float = 365.0,
                  clock: Callable[[], datetime] | None = None,
-                 cache: ResultCache | None = None) -> None:
+                 cache: ResultCache | None = None,
+                 weights: RankingWeights = DEFAULT_WEIGHTS, max_scored: int = MAX_SCORED
+                 ) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("the sqlite search engine needs a SQLite store")
         self.engine = engine
@@ -96,6 +88,10 @@ class SqliteExpertIndex:
         self.default_half_life_days = default_half_life_days
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else ResultCache()
+        self.weights = weights
+        #: at most this many matches (the newest) are scored per query (bench/relevance/
+        #: bounded.py compares the top 10 with exact scoring)
+        self.max_scored = max_scored
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS contribution_fts USING fts5("
@@ -154,21 +150,34 @@ class SqliteExpertIndex:
                 self.cache.put(query, generation, result)
         return result
 
-    def _search(self, conn: Connection, words: list[str], query: ExpertQuery) -> SearchResult:
-        scope = "all" if query.audience == Audience.INTERNAL else "public"
+    def candidates(self, query: ExpertQuery, weights: RankingWeights | None = None
+                   ) -> dict[int, Candidate]:
+        """Everyone the query finds, with their signals, unranked (for fitting weights:
+        bench/relevance/fit.py); the signals `weights` weighs (default: the index's)."""
+        words = list(dict.fromkeys(tokens(query.text)))
+        if not words:
+            raise QueryError("q: the query has no words to search for")
+        with self.engine.connect() as conn:
+            return self._gather(conn, words, query, weights or self.weights)[1]
+
+    def _gather(self, conn: Connection, words: list[str], query: ExpertQuery,
+                weights: RankingWeights) -> tuple[str, dict[int, Candidate], set[str]]:
         topics = self._query_topics(query.text)
-        match, docs = self._documents(conn, self._useful_words(conn, words), query)
-        people = self._aggregate(docs)
-        topic_scores = self._topic_scores(conn, scope, topics, list(people))
-        ranked = _rank(people, topic_scores)
-        total = len(ranked)
-        page = ranked[query.offset:query.offset + query.limit]
-        hits = self._hits(conn, match, page, people, topic_scores)
+        match, ranked = self._documents(conn, self._useful_words(conn, words), query)
+        now = self.clock()
+        docs = visible_documents(conn, ranked, query, now, self.default_half_life_days)
+        return match, candidates(conn, docs, query, topics, now, weights), topics
+
+    def _search(self, conn: Connection, words: list[str], query: ExpertQuery) -> SearchResult:
+        match, found, topics = self._gather(conn, words, query, self.weights)
+        ranking = rank(list(found.values()), self.weights)
+        page = ranking[query.offset:query.offset + query.limit]
+        hits = self._hits(conn, match, page, found, scope_of(query), topics)
         if query.audience != Audience.INTERNAL:
             # the department comes from the internal directory
             for hit in hits:
                 hit.department = None
-        return SearchResult(hits=hits, total=total, query_topics=sorted(topics))
+        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(topics))
 
     def _query_topics(self, text_: str) -> set[str]:
         topics = self.vocabulary.from_text(text_)
@@ -200,9 +209,10 @@ class SqliteExpertIndex:
 
     def _documents(
         self, conn: Connection, words: list[str], query: ExpertQuery
-    ) -> tuple[str, list[tuple[int, int, float]]]:
-        """Return the match expression used and the best (doc, person, relevance) rows the
-        audience may see: all words first, any word when too few documents have all."""
+    ) -> tuple[str, list[tuple[int, float]]]:
+        """Return the match expression used and the best (doc, BM25) rows: all words
+        first, any word when too few documents have all (the store checks the audience
+        again)."""
         quoted = [f'"{word}"' for word in words]
         expressions = [" AND ".join(quoted), " OR ".join(quoted)] if len(quoted) > 1 else quoted
         # The audience is part of the full-text match itself, and checked again below.
@@ -214,99 +224,41 @@ class SqliteExpertIndex:
         match, ranked = "", list[Any]()
         for expression in expressions:
             match = f"{_TEXT_COLUMNS} : ({expression}){facet}"
-            # BM25 costs the same for every match: score only the newest MAX_SCORED
+            # BM25 costs the same for every match: score only the newest max_scored
             # matches (exact whenever fewer match), so a common word stays fast.
             ranked = list(conn.exec_driver_sql(
                 f"SELECT rowid, rel FROM (SELECT rowid, -{_BM25} AS rel FROM contribution_fts "
                 "WHERE contribution_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
-                "ORDER BY rel DESC LIMIT ?", (match, MAX_SCORED, limit)).all())
+                "ORDER BY rel DESC LIMIT ?", (match, self.max_scored, limit)).all())
             if len(ranked) >= ENOUGH_DOCS:
                 break
-        return match, self._visible(conn, ranked, query)
+        return match, [(int(row[0]), float(row[1])) for row in ranked]
 
-    def _visible(self, conn: Connection, ranked: list[Any], query: ExpertQuery
-                 ) -> list[tuple[int, int, float]]:
-        """Return (doc, person, relevance) for the documents the query may see, best
-        first; relevance is BM25 faded by the document's age (expertise shown long ago
-        counts less, at the pace the reputation forgets it)."""
-        relevance = {row[0]: row[1] for row in ranked}
-        now = self.clock()
-        audiences = {str(a) for a in VISIBLE_AUDIENCES[query.audience]}
-        since = query.since.strftime("%Y-%m-%d %H:%M:%S") if query.since else None
-        allowed: dict[int, int] = {}
-        ids = list(relevance)
-        for chunk in chunks(ids, 500):
-            rows = conn.exec_driver_sql(
-                "SELECT c.id, l.person_id, c.audience, c.source_id, c.created_at, c.deleted, "
-                "p.opt_out_external, s.half_life_days FROM contributions c "
-                "JOIN identity_links l ON l.identity_id = c.author_identity_id "
-                "JOIN people p ON p.id = l.person_id "
-                "JOIN sources s ON s.id = c.source_id "
-                f"WHERE c.id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-            for doc, person, audience, source, created, deleted, opted_out, half_life in rows:
-                if (audience not in audiences or deleted
-                        or (opted_out and query.audience != Audience.INTERNAL)
-                        or (query.sources and source not in query.sources)
-                        or (since and str(created) < since)):
-                    continue
-                allowed[doc] = person
-                relevance[doc] *= age_decay(from_db_time(created) or now, now,
-                                            half_life or self.default_half_life_days)
-        found = [(doc, allowed[doc], rel) for doc, rel in relevance.items() if doc in allowed]
-        found.sort(key=lambda row: (-row[2], row[0]))
-        return found
-
-    @staticmethod
-    def _aggregate(docs: list[Any]) -> dict[int, list[tuple[int, float]]]:
-        people: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        for doc_id, person_id, rel in docs:
-            if len(people[person_id]) < DOCS_PER_PERSON:
-                people[person_id].append((doc_id, rel))
-        return people
-
-    @staticmethod
-    def _topic_scores(
-        conn: Connection, scope: str, topics: set[str], person_ids: list[int]
-    ) -> dict[int, list[MatchedTopic]]:
-        found: dict[int, list[MatchedTopic]] = defaultdict(list)
-        if not topics or not person_ids:
-            return found
-        topic_list = sorted(topics)
-        for chunk in chunks(person_ids, 500):
-            sql = (
-                "SELECT person_id, topic, score, level FROM profile_topics WHERE scope = ? "
-                f"AND topic IN ({','.join('?' * len(topic_list))}) "
-                f"AND person_id IN ({','.join('?' * len(chunk))})"
-            )
-            for person_id, topic, score, level in conn.exec_driver_sql(
-                sql, (scope, *topic_list, *chunk)
-            ):
-                found[person_id].append(MatchedTopic(topic, score, level))
-        return found
-
-    def _hits(
-        self, conn: Connection, match: str, page: list[tuple[int, float, float, float]],
-        people: dict[int, list[tuple[int, float]]], topic_scores: dict[int, list[MatchedTopic]],
-    ) -> list[ExpertHit]:
+    def _hits(self, conn: Connection, match: str, page: list[RankedPerson],
+              found: dict[int, Candidate], scope: str, topics: set[str]) -> list[ExpertHit]:
         if not page:
             return []
-        ids = [pid for pid, *_ in page]
+        ids = [person.person_id for person in page]
         marks = ",".join("?" * len(ids))
         info = {row[0]: row for row in conn.exec_driver_sql(
             f"SELECT id, display_name, department FROM people WHERE id IN ({marks})",
             tuple(ids))}
-        evidence_ids = [doc for pid in ids for doc, _ in people[pid][:EVIDENCE_PER_HIT]]
+        matched = topic_scores(conn, scope, topics, ids)
+        evidence_ids = [doc for pid in ids for doc, *_ in found[pid].docs[:EVIDENCE_PER_HIT]]
         evidence = self._evidence(conn, match, evidence_ids)
         hits = []
-        for person_id, score, relevance, topic_score in page:
-            docs = people[person_id][:EVIDENCE_PER_HIT]
+        for person in page:
+            docs = found[person.person_id].docs[:EVIDENCE_PER_HIT]
             hits.append(ExpertHit(
-                person_id=person_id, display_name=info[person_id][1],
-                department=info[person_id][2], score=round(score, 4),
-                relevance=round(relevance, 4), topic_score=round(topic_score, 4),
-                matched_topics=sorted(topic_scores.get(person_id, []), key=lambda t: -t.score),
-                evidence=[_with_relevance(evidence[doc], rel) for doc, rel in docs
+                person_id=person.person_id, display_name=info[person.person_id][1],
+                department=info[person.person_id][2], score=round(person.score, 4),
+                relevance=round(person.text, 4),
+                topic_score=round(sum(t.score for t in matched.get(person.person_id, [])), 4),
+                matched_topics=sorted(matched.get(person.person_id, []),
+                                      key=lambda t: -t.score),
+                evidence=[_with_relevance(evidence[doc], rel) for doc, rel, _ in docs
                           if doc in evidence],
+                signals=person.signals,
             ))
         return hits
 
@@ -347,24 +299,3 @@ def _create_generation(conn: Connection) -> None:
 def _with_relevance(hit: EvidenceHit, relevance: float) -> EvidenceHit:
     hit.relevance = round(relevance, 4)
     return hit
-
-
-def _rank(
-    people: dict[int, list[tuple[int, float]]], topic_scores: dict[int, list[MatchedTopic]]
-) -> list[tuple[int, float, float, float]]:
-    """Return (person, final score, relevance, topic score), best first."""
-    relevance = {pid: sum(rel for _, rel in docs) for pid, docs in people.items()}
-    topic = {pid: sum(t.score for t in topic_scores.get(pid, [])) for pid in people}
-    best_rel = max(relevance.values(), default=0.0) or 1.0
-    best_topic = max(topic.values(), default=0.0) or 1.0
-    # The square root keeps a clear expert ahead of an occasional contributor without
-    # letting a huge score drown the text relevance.
-    ranked = [
-        (pid,
-         RELEVANCE_WEIGHT * relevance[pid] / best_rel
-         + (1 - RELEVANCE_WEIGHT) * math.sqrt(topic[pid] / best_topic),
-         relevance[pid], topic[pid])
-        for pid in people
-    ]
-    ranked.sort(key=lambda item: (-item[1], item[0]))
-    return ranked

@@ -19,6 +19,7 @@ from service.store.schema import (
     link_blocks,
     manual_links,
     people,
+    profile_people,
     profile_topics,
     recompute_queue,
     suppressions,
@@ -52,6 +53,7 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
         interactions.c.target_contribution_id.in_(owned))))
     conn.execute(delete(contributions).where(contributions.c.id.in_(owned)))
     conn.execute(delete(profile_topics).where(profile_topics.c.person_id == person_id))
+    conn.execute(delete(profile_people).where(profile_people.c.person_id == person_id))
     for table in (link_blocks, manual_links):
         conn.execute(delete(table).where(or_(table.c.identity_id.in_(ids),
                                              table.c.other_identity_id.in_(ids))))

@@ -21,6 +21,7 @@ from service.store.schema import (
     link_blocks,
     manual_links,
     people,
+    profile_people,
     profile_topics,
 )
 
@@ -100,6 +101,7 @@ def resolve_people(conn: Connection) -> Resolution:
     removed = set(existing) - kept
     if removed:
         conn.execute(delete(profile_topics).where(profile_topics.c.person_id.in_(removed)))
+        conn.execute(delete(profile_people).where(profile_people.c.person_id.in_(removed)))
         conn.execute(delete(people).where(people.c.id.in_(removed)))
     return Resolution(touched_people=touched - removed, removed_people=removed)
 

@@ -27,6 +27,7 @@ from service.store.schema import (
     contributions,
     identity_links,
     interactions,
+    profile_people,
     profile_topics,
     sources,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "refresh_levels",
     "replace_profiles",
     "all_person_ids",
+    "person_activity",
 ]
 
 
@@ -140,15 +142,31 @@ def all_person_ids(conn: Connection) -> list[int]:
 
 
 def replace_profiles(
-    conn: Connection, person_ids: Iterable[int], rows: list[dict[str, Any]]
+    conn: Connection, person_ids: Iterable[int], rows: list[dict[str, Any]],
+    activity: list[dict[str, Any]],
 ) -> None:
-    """Replace these people's profile rows with `rows` (level filled in by refresh_levels)."""
+    """Replace these people's profile rows with `rows` (level filled in by refresh_levels)
+    and their activity rows (profile_people) with `activity`."""
     ids = list(person_ids)
     for chunk in chunks(ids, 500):
-        conn.execute(delete(profile_topics).where(
-            profile_topics.c.person_id.in_(chunk)))
+        for table in (profile_topics, profile_people):
+            conn.execute(delete(table).where(table.c.person_id.in_(chunk)))
     for chunk in chunks(rows, 5000):
         conn.execute(profile_topics.insert(), chunk)
+    for chunk in chunks(activity, 5000):
+        conn.execute(profile_people.insert(), chunk)
+
+
+def person_activity(conn: Connection, scope: str, person_ids: Sequence[int]
+                    ) -> dict[int, Any]:
+    """person -> their profile_people row in `scope` (absent: no responses)."""
+    t = profile_people.c
+    found: dict[int, Any] = {}
+    for chunk in chunks(list(person_ids), 500):
+        rows = conn.execute(select(profile_people).where(t.scope == scope,
+                                                         t.person_id.in_(chunk)))
+        found.update({row.person_id: row for row in rows})
+    return found
 
 
 def topic_scores(

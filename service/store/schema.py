@@ -38,6 +38,7 @@ __all__ = [
     "sync_state",
     "sync_errors",
     "profile_topics",
+    "profile_people",
     "recompute_queue",
     "api_clients",
     "suppressions",
@@ -251,6 +252,23 @@ profile_topics = Table(
     Column("evidence", JSON, nullable=False),
     Column("last_active", DateTime(timezone=True)),
     Index("ix_profile_topics_topic", "scope", "topic", "score"),
+)
+
+# What a person's responses (answers, replies) add up to, per scope as profile_topics: the
+# person prior of the search ranking. `activity_log2` is log2 of the sum over responses of
+# 2^((created - ACTIVITY_EPOCH) / ACTIVITY_HALF_LIFE), so that the decayed activity at any
+# moment is one subtraction away (service.reputation.activity), whenever it was computed.
+profile_people = Table(
+    "profile_people",
+    metadata,
+    Column("person_id", Integer, ForeignKey("people.id"), primary_key=True),
+    Column("scope", String(8), primary_key=True),
+    Column("responses", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("votes", Integer, nullable=False),
+    Column("activity_log2", Float),
+    Column("last_active", DateTime(timezone=True)),
+    Index("ix_profile_people_responses", "scope", "responses"),
 )
 
 # Contributions whose search-cluster document is due a refresh (the elasticsearch engine):

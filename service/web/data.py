@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from service import pipeline
 from service.insight import queries as insight_queries
 from service.model import VISIBLE_AUDIENCES, Audience
+from service.reputation.activity import recent_activity
 from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, SearchResult
 from service.search.sqlite import MARK_END, MARK_START
 from service.store import profiles as store_profiles
@@ -26,8 +27,8 @@ from service.store.db import from_db_time
 from service.store.schema import contributions, identity_links, profile_topics, sources
 from service.web.graphmap import ConnectionMap, home_community, layout_map
 
-__all__ = ["Card", "Community", "Profile", "Search", "Segment", "highlight", "load_map",
-           "load_profile", "list_sources", "search_cards"]
+__all__ = ["Card", "SIGNAL_LABELS", "Community", "Profile", "Search", "Segment", "highlight",
+           "load_map", "load_profile", "list_sources", "search_cards"]
 
 AUDIENCE = Audience.INTERNAL
 AUDIENCES = [str(a) for a in VISIBLE_AUDIENCES[AUDIENCE]]
@@ -96,6 +97,9 @@ class Profile:
     connections: list[dict[str, Any]]
     #: their topics of the last 90 days (`insight.queries.recent_topics`)
     working_on: list[dict[str, Any]]
+    #: what search weighs besides the matching text (service.search.ranking): responses,
+    #: accepted, votes and `recent` (decayed now); None without answers or replies
+    activity: dict[str, float] | None = None
 
 
 def highlight(snippet: str) -> list[Segment]:
@@ -124,6 +128,18 @@ def _effective_sources(known: Sequence[Any], search: Search) -> tuple[str, ...] 
               if (not search.sources or s.id in search.sources)
               and (not search.communities or s.audience in search.communities)]
     return tuple(chosen) or None
+
+
+#: What each ranking signal (service.search.ranking) means, for "why this rank".
+SIGNAL_LABELS = {
+    "text": "Matching contributions (relevance)",
+    "thread": "Answered matching threads (relevance)",
+    "topics": "Reputation on the query's topics",
+    "responses": "Answers and replies",
+    "accepted": "Accepted answers",
+    "votes": "Votes received",
+    "recent": "Recent answers (30-day half-life)",
+}
 
 
 def search_cards(services: pipeline.Services, search: Search, known: Sequence[Any]
@@ -200,8 +216,12 @@ def load_profile(services: pipeline.Services, person_id: int) -> Profile | None:
         connections = [{**item, "home": home_community(item["communities"])} for item in
                        insight_queries.connections(conn, SCOPE, person_id, CONNECTIONS)]
         working_on = insight_queries.recent_topics(conn, SCOPE, person_id)
+        row = store_profiles.person_activity(conn, SCOPE, [person_id]).get(person_id)
+    activity = None if row is None else {
+        "responses": row.responses, "accepted": row.accepted, "votes": row.votes,
+        "recent": recent_activity(row.activity_log2, services.clock())}
     return Profile(summary, topics, evidence, communities, recent, timeline, connections,
-                   working_on)
+                   working_on, activity)
 
 
 def load_map(services: pipeline.Services, topic: str, since: date | None) -> ConnectionMap:

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from service import pipeline
 from service.model import Audience
+from service.reputation.activity import ACTIVITY_HALF_LIFE_DAYS
 from service.search.base import QueryError
 from service.search.cluster.client import ClusterError
 from service.store import queries
@@ -112,6 +113,7 @@ def search() -> ResponseReturnValue:
             raise PageError(503, "The search index is not reachable; try again shortly.") \
                 from exc
         context["page_size"] = data.PAGE_SIZE
+        context["signal_labels"] = data.SIGNAL_LABELS
     return render_template("web/search.html", **context)
 
 
@@ -134,7 +136,8 @@ def profile(person_id: int) -> ResponseReturnValue:
     if found is None:
         raise PageError(404, f"Nobody with contributions has the id {person_id}.")
     return render_template("web/profile.html", profile=found,
-                           chart=timeline_chart(found.timeline))
+                           chart=timeline_chart(found.timeline),
+                           half_life_days=f"{ACTIVITY_HALF_LIFE_DAYS:g}")
 
 
 @web.get("/map")

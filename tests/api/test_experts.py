@@ -13,6 +13,13 @@ def test_experts_rank_people_with_evidence(api: Api) -> None:
     assert top["display_name"] == "Dana"
     assert top["evidence"] and "explain" in top
     assert "medical insurance claims" in body["query_topics"]
+    # the score is the sum of the signals' points, each named with its value and weight
+    signals = top["explain"]["signals"]
+    assert signals[0]["name"] == "text"
+    assert signals[0]["value"] == top["explain"]["relevance"]
+    assert abs(sum(s["points"] for s in signals) - top["score"]) < 1e-3
+    plain = api.get("/v1/experts", token, q="medical insurance claims").get_json()["hits"][0]
+    assert "explain" not in plain and "signals" not in plain
 
 
 def test_bad_parameters_are_400_naming_the_field(api: Api) -> None:

@@ -39,9 +39,10 @@ def _answers(services: pipeline.Services) -> list[Any]:
 
 def _same_answers(services: pipeline.Services, expected: list[Any]) -> bool:
     """Whether the queries answer as expected. On osmem-server, the same people in the
-    same order with the same evidence, scores within 0.05: its BM25 (bleve's) takes term
+    same order with the same evidence, scores within 0.1: its BM25 (bleve's) takes term
     statistics per segment, so one index built in one bulk and another built over several
-    score a little apart, where Lucene's index-wide statistics give equal scores."""
+    score a few per cent apart (a score adds the logs of relative relevances: 0.1 is
+    about 10 %), where Lucene's index-wide statistics give equal scores."""
     found = _answers(services)
     index = services.index
     if not isinstance(index, ClusterExpertIndex) or "osmem" not in _cluster_name(index):
@@ -52,7 +53,7 @@ def _same_answers(services: pipeline.Services, expected: list[Any]) -> bool:
 
     scores = [score for hits in found for _, _, score, _ in hits]
     wanted = [score for hits in expected for _, _, score, _ in hits]
-    return loose(found) == loose(expected) and scores == pytest.approx(wanted, abs=0.05)
+    return loose(found) == loose(expected) and scores == pytest.approx(wanted, abs=0.1)
 
 
 def _cluster_name(index: ClusterExpertIndex) -> str:

@@ -36,10 +36,12 @@ def test_a_search_from_the_page_shows_the_planted_expert_first(page: Any, site: 
     screenshot(page, "search.png")
 
 
-def test_every_planted_expert_is_first_for_their_topic(page: Any, site: Site) -> None:
+def test_every_planted_expert_is_on_the_first_two_cards_for_their_topic(page: Any,
+                                                                        site: Site) -> None:
+    # first for most topics; the ranking also weighs who answers now (tests/demo)
     for topic, email in list(site.data.planted.items())[:4]:
         page.goto(f"{site.url}/?q={quote_plus(topic)}")
-        assert _card_names(page)[0] == site.display_name(email), topic
+        assert site.display_name(email) in _card_names(page)[:2], topic
 
 
 def test_a_card_opens_the_profile_with_topics_timeline_and_evidence(page: Any,
@@ -131,3 +133,20 @@ def test_a_hostile_display_name_shows_as_text_and_never_runs(page: Any, site: Si
     assert page.evaluate("window.__pwned") is None
     assert page.dialogs == []
     assert not [text for text in console if "alert" in text]
+
+
+def test_why_this_rank_adds_up_and_the_profile_shows_what_search_weighs(page: Any,
+                                                                         site: Site) -> None:
+    _search(page, site, TOPIC)
+    card = page.locator("#results .card").first
+    card.get_by_text("Why this rank").click()
+    rows = card.locator("table.signals tbody tr")
+    names = [rows.nth(i).get_attribute("data-signal") for i in range(rows.count())]
+    assert names[0] == "text" and "recent" in names
+    points = [float(rows.nth(i).locator("td").nth(2).inner_text()) for i in range(rows.count())]
+    score = float(card.locator("table.signals tfoot td").nth(2).inner_text())
+    assert abs(sum(points) - score) <= 0.01 * len(points)  # each is rounded to 0.01
+    card.locator("h3 a").click()
+    page.wait_for_selector("h1#person-name")
+    answers = page.locator(".in-search [data-signal=responses]").inner_text()
+    assert int(answers.split()[0]) >= 1

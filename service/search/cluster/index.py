@@ -12,8 +12,9 @@ carries a building alias, and drains write to every such alias too, so changes m
 the build are not lost at the swap.
 
 Ranking is the SQLite engine's (one formula for every engine): the cluster ranks
-documents by BM25, the store maps them to people, fades each document's relevance with its
-age at its source's half-life, and adds topic scores.
+documents by BM25, the store maps them to people and fades each document's relevance with
+its age at its source's half-life (`service.search.candidates`), and `service.search.ranking`
+orders the people.
 """
 
 from __future__ import annotations
@@ -31,14 +32,12 @@ from service.config import SearchConfig
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.reputation.topics import TopicVocabulary, tokens
 from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, QueryError, SearchResult
+from service.search.candidates import candidates, scope_of, topic_scores, visible_documents
 from service.search.cluster import query as dsl
 from service.search.cluster.client import Cluster, ClusterError
 from service.search.cluster.mapping import IndexNames, document, index_template
-from service.search.cluster.people import (
-    display_names,
-    topic_scores,
-    visible_documents,
-)
+from service.search.cluster.people import display_names
+from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankingWeights, rank
 from service.search.sqlite import (
     CANDIDATE_DOCS,
     ENOUGH_DOCS,
@@ -46,8 +45,6 @@ from service.search.sqlite import (
     FREQUENT_FRACTION,
     FREQUENT_MIN,
     STOPWORDS,
-    SqliteExpertIndex,
-    _rank,
 )
 from service.store import outbox
 from service.store.db import from_db_time
@@ -84,11 +81,13 @@ class ClusterExpertIndex:
 
     def __init__(self, engine: Engine, vocabulary: TopicVocabulary, settings: SearchConfig,
                  auth: tuple[str, str] | None = None, default_half_life_days: float = 365.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 weights: RankingWeights = DEFAULT_WEIGHTS) -> None:
         self.engine = engine
         self.vocabulary = vocabulary
         self.default_half_life_days = default_half_life_days
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.weights = weights
         self.names = IndexNames(settings.index_prefix)
         self.cluster = Cluster(settings, auth)
         #: the last drain's failure (None once a drain succeeds)
@@ -243,23 +242,26 @@ class ClusterExpertIndex:
         words = list(dict.fromkeys(tokens(query.text)))
         if not words:
             raise QueryError("q: the query has no words to search for")
-        scope = "all" if query.audience == Audience.INTERNAL else "public"
+        scope = scope_of(query)
         topics = self._query_topics(query.text)
         words = self._useful_words(words)
         ranked = self._documents(words, query)
+        now = self.clock()
         with self.engine.connect() as conn:
-            visible = visible_documents(conn, ranked, query, self.clock(),
-                                        self.default_half_life_days)
-            people = SqliteExpertIndex._aggregate(visible)
-            scores = topic_scores(conn, scope, topics, list(people))
-            ranking = _rank(people, scores)
+            docs = visible_documents(conn, ranked, query, now, self.default_half_life_days)
+            found = candidates(conn, docs, query, topics, now, self.weights)
+            ranking = rank(list(found.values()), self.weights)
             page = ranking[query.offset:query.offset + query.limit]
-            hits = [ExpertHit(person_id=pid, display_name="", department=None,
-                              score=round(score, 4), relevance=round(rel, 4),
-                              topic_score=round(topic, 4),
-                              matched_topics=sorted(scores.get(pid, []), key=lambda t: -t.score))
-                    for pid, score, rel, topic in page]
-            self._fill(conn, hits, people, words, query)
+            matched = topic_scores(conn, scope, topics, [p.person_id for p in page])
+            hits = [ExpertHit(person_id=p.person_id, display_name="", department=None,
+                              score=round(p.score, 4), relevance=round(p.text, 4),
+                              topic_score=round(sum(t.score for t in matched.get(p.person_id, [])),
+                                                4),
+                              matched_topics=sorted(matched.get(p.person_id, []),
+                                                    key=lambda t: -t.score),
+                              signals=p.signals)
+                    for p in page]
+            self._fill(conn, hits, found, words, query)
         return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(topics))
 
     def _query_topics(self, text: str) -> set[str]:
@@ -298,13 +300,12 @@ class ClusterExpertIndex:
                 break
         return ranked
 
-    def _fill(self, conn: Connection, hits: list[ExpertHit],
-              people: dict[int, list[tuple[int, float]]], words: list[str],
-              query: ExpertQuery) -> None:
+    def _fill(self, conn: Connection, hits: list[ExpertHit], found: dict[int, Candidate],
+              words: list[str], query: ExpertQuery) -> None:
         """Names, departments (internal only) and evidence with snippets."""
         if not hits:
             return
-        ids = [doc for hit in hits for doc, _ in people[hit.person_id][:EVIDENCE_PER_HIT]]
+        ids = [doc for hit in hits for doc, *_ in found[hit.person_id].docs[:EVIDENCE_PER_HIT]]
         snippets = self._snippets(words, query, ids)
         audiences = [str(a) for a in VISIBLE_AUDIENCES[query.audience]]
         summaries = contribution_summaries(conn, ids, audiences)
@@ -316,7 +317,7 @@ class ClusterExpertIndex:
             hit.evidence = [
                 EvidenceHit(doc, row.source_id, row.audience, row.kind, row.title, row.url,
                             from_db_time(row.created_at), snippets[doc], round(rel, 4))
-                for doc, rel in people[hit.person_id][:EVIDENCE_PER_HIT]
+                for doc, rel, _ in found[hit.person_id].docs[:EVIDENCE_PER_HIT]
                 if (row := summaries.get(doc)) is not None and doc in snippets]
 
     def _snippets(self, words: list[str], query: ExpertQuery, ids: list[int]) -> dict[int, str]:
