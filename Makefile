@@ -8,7 +8,16 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 SYNC := $(BIN)/uv sync --frozen --inexact --quiet
 
-.PHONY: run test test-latest lock venv test-venv lint bench bench-api bench-page bench-insight bench-connectors clean
+# The container image (`make image`, `make test-image`), built on a base made from Debian
+# packages: no image registry needed. podman reads the settings scripts/image-prereqs found
+# this host needs, if it needed any (expanded when a recipe runs, after image-prereqs).
+IMAGE ?= localhost/whoknows:latest
+IMAGE_BASE ?= localhost/whoknows-base:bookworm
+CONTAINERS_CONF_FILE := var/containers.conf
+CONTAINERS_ENV = $(if $(wildcard $(CONTAINERS_CONF_FILE)),CONTAINERS_CONF=$(abspath $(CONTAINERS_CONF_FILE)) )
+PODMAN = $(CONTAINERS_ENV)podman
+
+.PHONY: run test test-latest lock venv test-venv image image-prereqs test-image lint bench bench-api bench-page bench-insight bench-connectors clean
 
 $(BIN)/uv:
 	@echo "creating $(VENV) and installing uv (requirements/uv.txt)"
@@ -26,9 +35,26 @@ test-venv: $(BIN)/uv
 run: venv
 	$(BIN)/whoknows demo --serve 8080
 
-test: test-venv
+# WITH_IMAGE=1: the container image's smoke test too (make test-image, a few minutes cold)
+test: test-venv $(if $(WITH_IMAGE),test-image)
 	scripts/test-prereqs
 	$(BIN)/python -m pytest
+
+image-prereqs:
+	scripts/image-prereqs $(IMAGE_BASE) $(CONTAINERS_CONF_FILE)
+
+# The host's CA bundle is mounted for the RUN steps only, so that pip reaches PyPI through
+# whatever TLS proxy the host trusts, without the bundle ending up in the image.
+image: image-prereqs
+	$(PODMAN) build --network=host --format=docker --build-arg=PYTHON_IMAGE=$(IMAGE_BASE) \
+	    --volume=/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+	    --tag=$(IMAGE) .
+
+# the production smoke test with the image's entry point and CLI (tests/deploy/image.py)
+test-image: image test-venv
+	scripts/test-prereqs
+	WHOKNOWS_IMAGE=$(IMAGE) $(CONTAINERS_ENV)$(BIN)/python -m pytest \
+	    tests/deploy/test_production.py::test_the_container_entry_point_serves_searches_metrics_and_json_logs
 
 # the newest releases the bounds of pyproject.toml allow, in a venv of its own, ignoring the lock
 test-latest: $(BIN)/uv

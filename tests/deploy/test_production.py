@@ -2,7 +2,8 @@
 production configuration (`-c python:service.gunicorn_conf`), two workers, a real port, on
 PostgreSQL and the search cluster engine (opensearch flavor, osmem-server), with data
 loaded and an API client created through the CLI. Then: token, search, badges, the intranet
-page, metrics, JSON logs, and a clean exit on SIGTERM."""
+page, metrics, JSON logs, and a clean exit on SIGTERM. With WHOKNOWS_IMAGE set (`make
+test-image`), the entry point and the CLI are the container image's (tests/deploy/image.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from service.api.keys import load_signing_key
+from tests.deploy.image import IMAGE, Container
 from tests.records import record
 
 #: the console script the image puts on PATH
@@ -61,12 +63,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def whoknows(env: dict[str, str], *args: str) -> str:
-    """Run the CLI as an operator would (`kubectl exec … whoknows …`); return its stdout."""
-    done = subprocess.run([str(WHOKNOWS), *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+def run_cli(command: list[str], env: dict[str, str]) -> str:
+    """Run a `whoknows` command line as an operator would (`kubectl exec … whoknows …`);
+    return its stdout."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def whoknows(env: dict[str, str], *args: str) -> str:
+    return run_cli([str(WHOKNOWS), *args], env)
+
+
+def local_cli(*args: str) -> list[str]:
+    return [str(WHOKNOWS), *args]
 
 
 @dataclass
@@ -75,6 +86,10 @@ class Deployment:
     server: subprocess.Popen[bytes]
     log: Path
     env: dict[str, str]
+    #: the command line of `whoknows ARGS` where the server runs
+    cli: Callable[..., list[str]]
+    #: the command line of the image's HEALTHCHECK (None: no image)
+    healthcheck: list[str] | None = None
 
     def log_lines(self) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if line.strip()]
@@ -108,16 +123,24 @@ def deployment(tmp_path: Path, pg_engine: Engine, osmem_base_url: str
     # no PROMETHEUS_MULTIPROC_DIR: the gunicorn configuration makes one (the chart sets it)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     write_records(tmp_path)
-    whoknows(env, "init")
-    whoknows(env, "import", str(tmp_path / "blog.jsonl"), "--source", "blog")
-    whoknows(env, "import", str(tmp_path / "forum.jsonl"), "--source", "forum")
+    container = None
+    job, cli = local_cli, local_cli
+    serve = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+             "--workers", "2", "--bind", f"127.0.0.1:{port}", "service.api.wsgi:app"]
+    if IMAGE is not None:
+        container = Container(IMAGE, tmp_path, {
+            name: env[name] for name in
+            ("WHOKNOWS_CONFIG", "WHOKNOWS_DATABASE_URL", "WHOKNOWS_LOG_FORMAT")})
+        job, cli, serve = container.job, container.exec, container.serve(port)
+    run_cli(job("init"), env)
+    run_cli(job("import", str(tmp_path / "blog.jsonl"), "--source", "blog"), env)
+    run_cli(job("import", str(tmp_path / "forum.jsonl"), "--source", "forum"), env)
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-             "--workers", "2", "--bind", f"127.0.0.1:{port}", "service.api.wsgi:app"],
-            cwd=tmp_path, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    deployment = Deployment(f"http://127.0.0.1:{port}", server, log, env)
+        server = subprocess.Popen(serve, cwd=tmp_path, env=env, stdout=handle,
+                                  stderr=subprocess.STDOUT)
+    deployment = Deployment(f"http://127.0.0.1:{port}", server, log, env, cli,
+                            container.healthcheck() if container is not None else None)
     try:
         wait_ready(deployment)
         yield deployment
@@ -125,6 +148,8 @@ def deployment(tmp_path: Path, pg_engine: Engine, osmem_base_url: str
         if server.poll() is None:
             server.kill()
             server.wait(10)
+        if container is not None:
+            container.remove()
 
 
 def wait_ready(deployment: Deployment, timeout: float = 60) -> None:
@@ -141,8 +166,9 @@ def wait_ready(deployment: Deployment, timeout: float = 60) -> None:
 
 
 def client_token(deployment: Deployment, audience: str) -> str:
-    out = whoknows(deployment.env, "clients", "create", f"smoke-{audience}",
-                   "--scope", "experts:read", "--audience", audience)
+    out = run_cli(deployment.cli("clients", "create", f"smoke-{audience}",
+                                 "--scope", "experts:read", "--audience", audience),
+                  deployment.env)
     client_id = re.search(r"client_id:\s+(\S+)", out)
     secret = re.search(r"client_secret:\s+(\S+)", out)
     assert client_id and secret, out
@@ -161,6 +187,8 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 @pytest.mark.postgres
 def test_the_container_entry_point_serves_searches_metrics_and_json_logs(
         deployment: Deployment) -> None:
+    if deployment.healthcheck is not None:
+        run_cli(deployment.healthcheck, deployment.env)
     internal = client_token(deployment, "internal")
     external = client_token(deployment, "external")
     searches = 6
