@@ -110,22 +110,26 @@ def _values(candidate: Candidate, weights: RankingWeights) -> dict[str, float]:
     }
 
 
-def rank(candidates: Sequence[Candidate], weights: RankingWeights = DEFAULT_WEIGHTS
-         ) -> list[RankedPerson]:
-    """Order the candidates, best first (ties: the lower person id first)."""
+def rank(candidates: Sequence[Candidate], weights: RankingWeights = DEFAULT_WEIGHTS,
+         explained: int | None = None) -> list[RankedPerson]:
+    """Order the candidates, best first (ties: the lower person id first); the first
+    `explained` people (everyone: None) carry their signals."""
     values = [_values(c, weights) for c in candidates]
     best = {name: max((v[name] for v in values), default=0.0) or 1.0 for name in _RELATIVE}
-    ranked = []
-    for candidate, value in zip(candidates, values, strict=True):
-        signals = []
-        for name in SIGNALS:
-            weight = float(getattr(weights, name))
-            if not weight:
-                continue
-            feature = (math.log(value[name] / best[name] + weights.floor) if name in _RELATIVE
-                       else math.log1p(value[name]))
-            signals.append(Signal(name, value[name], weight, weight * feature))
-        ranked.append(RankedPerson(candidate.person_id, sum(s.points for s in signals),
-                                   value["text"], value["topics"], signals))
-    ranked.sort(key=lambda person: (-person.score, person.person_id))
+    used = [(name, float(getattr(weights, name))) for name in SIGNALS if getattr(weights, name)]
+
+    def points(name: str, weight: float, value: float) -> float:
+        if name in _RELATIVE:
+            return weight * math.log(value / best[name] + weights.floor)
+        return weight * math.log1p(value)
+
+    ranked = [RankedPerson(c.person_id, sum(points(n, w, v[n]) for n, w in used),
+                           v["text"], v["topics"], [])
+              for c, v in zip(candidates, values, strict=True)]
+    order = sorted(range(len(ranked)), key=lambda i: (-ranked[i].score, ranked[i].person_id))
+    ranked = [ranked[i] for i in order]
+    shown = len(ranked) if explained is None else explained
+    for person, i in zip(ranked[:shown], order[:shown], strict=True):
+        person.signals = [Signal(n, values[i][n], w, points(n, w, values[i][n]))
+                          for n, w in used]
     return ranked

@@ -170,7 +170,7 @@ class SqliteExpertIndex:
 
     def _search(self, conn: Connection, words: list[str], query: ExpertQuery) -> SearchResult:
         match, found, topics = self._gather(conn, words, query, self.weights)
-        ranking = rank(list(found.values()), self.weights)
+        ranking = rank(list(found.values()), self.weights, query.offset + query.limit)
         page = ranking[query.offset:query.offset + query.limit]
         hits = self._hits(conn, match, page, found, scope_of(query), topics)
         if query.audience != Audience.INTERNAL:

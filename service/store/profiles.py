@@ -157,14 +157,17 @@ def replace_profiles(
         conn.execute(profile_people.insert(), chunk)
 
 
+_ACTIVITY = select(profile_people).where(
+    profile_people.c.scope == bindparam("scope"),
+    profile_people.c.person_id.in_(bindparam("ids", expanding=True)))
+
+
 def person_activity(conn: Connection, scope: str, person_ids: Sequence[int]
                     ) -> dict[int, Any]:
     """person -> their profile_people row in `scope` (absent: no responses)."""
-    t = profile_people.c
     found: dict[int, Any] = {}
     for chunk in chunks(list(person_ids), 500):
-        rows = conn.execute(select(profile_people).where(t.scope == scope,
-                                                         t.person_id.in_(chunk)))
+        rows = conn.execute(_ACTIVITY, {"scope": scope, "ids": chunk}).all()
         found.update({row.person_id: row for row in rows})
     return found
 

@@ -250,7 +250,7 @@ class ClusterExpertIndex:
         with self.engine.connect() as conn:
             docs = visible_documents(conn, ranked, query, now, self.default_half_life_days)
             found = candidates(conn, docs, query, topics, now, self.weights)
-            ranking = rank(list(found.values()), self.weights)
+            ranking = rank(list(found.values()), self.weights, query.offset + query.limit)
             page = ranking[query.offset:query.offset + query.limit]
             matched = topic_scores(conn, scope, topics, [p.person_id for p in page])
             hits = [ExpertHit(person_id=p.person_id, display_name="", department=None,
