@@ -37,7 +37,8 @@ RUN python3 -m venv /opt/build \
     && uv export --frozen --no-emit-project --no-dev --extra postgres --extra cluster \
        --output-file /tmp/locked.txt \
     && pip wheel --wheel-dir /wheels --require-hashes -r /tmp/locked.txt \
-    && pip wheel --wheel-dir /wheels --no-deps .
+    && pip wheel --wheel-dir /wheels --no-deps . \
+    && (cd /wheels && sha256sum *.whl > SHA256SUMS)
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -47,6 +48,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/whoknows/bin:$PATH \
     WHOKNOWS_LOG_FORMAT=json \
     PORT=8080
+# the wheels' checksums as a layer of their own: a build cache keys a RUN step on its text
+# and the layers before it, not on what a --mount brings (buildah reused a stale install),
+# so any change to a wheel must change a layer before the install
+COPY --from=build /wheels/SHA256SUMS /opt/wheels.sha256
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python3 -m venv /opt/whoknows \
     && pip install --no-index --find-links=/wheels 'whoknows[postgres,cluster]' \
