@@ -49,8 +49,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import requests
-
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient, credentials_headers
@@ -200,8 +198,8 @@ class WordPressConnector:
 
         With no cursor the pass reads the whole site and its last page is complete.
         Raises `FatalSourceError` when the source has no URL or refuses us,
-        `ConnectorError` when an answer is not JSON or the cursor is unreadable, and what
-        `HttpClient.get` raises.
+        `ConnectorError` when an answer is not a JSON list or the cursor is unreadable, and
+        what `HttpClient.get_json` raises (a body that is not JSON is retried there).
         """
         if not self.source.url:
             raise FatalSourceError(f"source {self.source.id!r} has no site URL")
@@ -325,30 +323,24 @@ class WordPressConnector:
     ) -> tuple[list[Any], Mapping[str, str]] | None:
         url = f"{_api_root(self.source.url or '')}/wp/v2/{route}"
         try:
-            response = self.client.get(url, params=params, headers=self._auth_headers)
+            data, response = self.client.get_json(url, params=params, headers=self._auth_headers)
         except FatalSourceError as exc:
             # The client keeps the answer's body to itself; a 400 on a later page is
             # WordPress's rest_post_invalid_page_number: the listing ended meanwhile.
             if int(params.get("page", 1)) > 1 and "HTTP 400" in str(exc):
                 return None
             raise
-        return _json_list(response, f"{url} page {params.get('page', 1)}"), response.headers
+        if not isinstance(data, list):
+            raise ConnectorError(
+                f"GET {url} page {params.get('page', 1)}: expected a JSON list, got "
+                f"{type(data).__name__}"
+            )
+        return data, response.headers
 
 
 def _api_root(url: str) -> str:
     root = url.rstrip("/")
     return root if root.endswith("/wp-json") else f"{root}/wp-json"
-
-
-def _json_list(response: requests.Response, shown: str) -> list[Any]:
-    kind = response.headers.get("Content-Type", "no content type")
-    try:
-        data = json.loads(response.content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ConnectorError(f"GET {shown}: the answer is not JSON ({kind}: {exc})") from exc
-    if not isinstance(data, list):
-        raise ConnectorError(f"GET {shown}: expected a JSON list, got {type(data).__name__}")
-    return data
 
 
 def _total_pages(headers: Mapping[str, str], count: int, per_page: int, page: int) -> int:

@@ -17,7 +17,8 @@ are in the stream, as Discourse shows them to staff.
 Tests change the site (`add_post`, `edit_post`, `delete_post`, `purge_post`,
 `remove_topic`) and script faults per path (`fail`, `rate_limit`, `slow`, `truncate`), used
 in order. `overlap` makes each page after the first repeat the previous page's last topics,
-as Discourse's offset paging does when topics are bumped during a walk. Every request is
+as Discourse's offset paging does when topics are bumped during a walk; `ignores_paging`
+answers page 0 to every page. Every request is
 recorded in `requests`.
 """
 
@@ -61,6 +62,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate: bool = False
+    #: Only for requests of this `page` (a list page), when set.
+    page: str | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class DiscourseServer(LocalServer):
         self.api_username = api_username
         self.staff_view = True
         self.overlap = 0
+        self.ignores_paging = False
         self.requests: list[Recorded] = []
         listing = json.loads((FIXTURES / "latest.json").read_text("utf-8"))
         self._list_template = listing
@@ -121,8 +125,12 @@ class DiscourseServer(LocalServer):
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: bytes = b"<html><body>Bad Gateway</body></html>",
+        page: int | None = None,
     ) -> None:
-        self._queue(path, [Fault(status, body, dict(headers or {})) for _ in range(times)])
+        only = None if page is None else str(page)
+        self._queue(
+            path, [Fault(status, body, dict(headers or {}), page=only) for _ in range(times)]
+        )
 
     def rate_limit(self, path: str, wait_seconds: int, times: int = 1) -> None:
         """Discourse's 429: `Retry-After` and its JSON error body."""
@@ -154,10 +162,14 @@ class DiscourseServer(LocalServer):
         with self._lock:
             self._faults.setdefault(path, []).extend(faults)
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, path: str, query: dict[str, list[str]]) -> Fault | None:
+        page = (query.get("page") or ["0"])[0]
         with self._lock:
-            queue = self._faults.get(path)
-            return queue.pop(0) if queue else None
+            queue = self._faults.get(path) or []
+            for index, fault in enumerate(queue):
+                if fault.page in (None, page):
+                    return queue.pop(index)
+            return None
 
     # -- changes to the site ---------------------------------------------------------------
 
@@ -269,6 +281,8 @@ class DiscourseServer(LocalServer):
     def _latest(self, page: int, per_page: int) -> dict[str, Any]:
         newest = sorted(self.items.values(), key=lambda t: t["bumped_at"], reverse=True)
         ordered = [t for t in newest if t["pinned"]] + [t for t in newest if not t["pinned"]]
+        if self.ignores_paging:
+            page = 0
         start = max(0, page * per_page - (self.overlap if page else 0))
         topics = ordered[start : start + per_page]
         listing = copy.deepcopy(self._list_template)
@@ -296,7 +310,7 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(parts.query)
             with server._lock:
                 server.requests.append(Recorded(parts.path, query, dict(self.headers)))
-            fault = server._next_fault(parts.path) or Fault()
+            fault = server._next_fault(parts.path, query) or Fault()
             if fault.delay:
                 time.sleep(fault.delay)
             headers = {"Content-Type": "application/json; charset=utf-8"}
