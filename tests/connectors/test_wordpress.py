@@ -467,7 +467,9 @@ def test_site_older_than_5_7_is_read_whole_and_only_new_posts_come_out(
     pages = list(wp.pages(cursor))
 
     assert [r.id for r in records(pages)] == ["post-120"]
-    assert [r.query["page"] for r in site.requests[before:]] == ["1", "2", "3", "4"]
+    # page 1 asked three times more: an answer older than asked for may be a cache's replay
+    pages_asked = [r.query["page"] for r in site.requests[before:]]
+    assert pages_asked == ["1", "1", "1", "1", "2", "3", "4"]
 
 
 def test_source_url_may_name_the_api_root(site: WordPressServer) -> None:
