@@ -264,9 +264,11 @@ class DiscourseConnector:
         try:
             listed = self._changed_topics(state, walk.page, found, errors)
         except ConnectorError:
-            # Keep the walk for the next run: it resumes here rather than from the top.
-            checkpoint = replace(state, walk=_Walk(self._failed_at, tuple(found.values())))
-            yield Page([], checkpoint.dump(), errors=errors)
+            # Keep the walk for the next run: it resumes here rather than from the top
+            # (nothing to keep when it failed where it started).
+            if self._failed_at > walk.page:
+                checkpoint = replace(state, walk=_Walk(self._failed_at, tuple(found.values())))
+                yield Page([], checkpoint.dump(), errors=errors)
             raise
         resumed, state = state.walk is not None, replace(state, walk=None)
         whole = cursor is None and not errors  # a skipped topic was not seen: no deletions
@@ -333,7 +335,8 @@ class DiscourseConnector:
             if behind or not items or not topic_list.get("more_topics_url"):
                 return sorted(found.values(), key=lambda t: (t.bumped_at, t.id))
             # A page of topics already listed: the list shifted down (topics bumped or
-            # created at its head) or the forum ignores paging; only the latter goes on.
+            # created at its head: the next page goes on) or the forum ignores paging (every
+            # page repeats).
             stalled = 0 if new else stalled + 1
             if stalled >= _STALLED:
                 raise ConnectorError(

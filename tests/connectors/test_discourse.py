@@ -290,6 +290,18 @@ def test_a_walk_that_fails_resumes_where_it_stopped(
     assert "walk" not in json.loads(stored_cursor(faulty) or "")
 
 
+def test_a_walk_that_fails_where_it_started_keeps_no_walk(
+    forum: DiscourseServer, services: Services
+) -> None:
+    forum.fail("/latest.json", 502, times=3)
+    client = HttpClient(max_attempts=3, backoff_base=0.01, sleep=lambda _: None)
+
+    report = sync(services, connector(forum, client))
+
+    assert report.failed and report.pages == 0
+    assert stored_cursor(services) is None  # the next run is still a full pass
+
+
 def test_api_key_and_username_go_in_headers(forum: DiscourseServer) -> None:
     list(connector(forum).pages(None))
 
