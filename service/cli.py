@@ -192,7 +192,9 @@ def sources(state: _State) -> None:
             click.echo(f"{s.id:<20} {s.kind:<12} {s.audience:<9} {s.contributions:>8} items  "
                        f"last success {last}  errors {s.errors}")
             if s.last_error:
-                click.echo(f"{'':<20} last error: {s.last_error}")
+                # A connector's error says what was retried and why the run stopped.
+                ran = s.last_run_at.isoformat(timespec="seconds") if s.last_run_at else "?"
+                click.echo(f"{'':<20} last run {ran} gave up: {s.last_error}")
 
 
 @cli.group()

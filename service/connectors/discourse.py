@@ -10,7 +10,17 @@ that walks the whole list ends `complete`: the pipeline flags what it did not se
 The cursor is a JSON object:
 
     {"bumped_at": "2024-05-02T14:03:18.390000+00:00",   newest bump emitted (UTC)
-     "topic_ids": [214]}                                 topics emitted with exactly that bump
+     "topic_ids": [214],                                 topics emitted with exactly that bump
+     "walk": {"page": 7,                                 only after a walk that failed: the
+              "found": [[230, "2024-...", 5]]}}          list page to resume at, and the
+                                                         changed topics listed before it
+                                                         (id, bump, category)
+
+A walk that fails (retries exhausted, a list that stops making progress) stores where it
+got to before the run ends, so the next run resumes the walk there instead of starting
+over: under faults every run makes progress. A topic listed again (offset paging shifts
+the list down when topics are bumped or created at its head) is taken once; the walk only
+gives up after `_STALLED` list pages in a row that bring no topic it has not seen.
 
 Mapping: a topic's first post is a question (title, tags, category names as tags); a post
 replying to an answer is a reply to it, any other an answer to the question. Likes count
@@ -47,6 +57,8 @@ __all__ = ["DiscourseConnector"]
 _QUOTES = (("aside", "quote"),)  # <aside class="quote">: another post quoted
 _LIKE = 2  # post action type of a like
 _REGULAR = 1  # post_type; 2 moderator action, 3 small action, 4 whisper
+#: List pages in a row with no topic new to the walk before it gives up.
+_STALLED = 3
 _OPTIONS: dict[str, type] = {
     "api_username": str,
     "per_page": int,
@@ -110,9 +122,34 @@ class _Site:
 
 
 @dataclass(frozen=True, slots=True)
+class _Walk:
+    """How far a walk of the list got: the page to list next and the changed topics
+    listed before it."""
+
+    page: int = 0
+    found: tuple[_Listed, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Any) -> _Walk:
+        found = []
+        for topic_id, bumped, category in raw.get("found") or ():
+            when = _parse_time(bumped)
+            if when is None:
+                raise ValueError(f"walk.found bumped_at {bumped!r} is not a time")
+            category = int(category) if category is not None else None
+            found.append(_Listed(int(topic_id), when, False, 0, category))
+        return cls(int(raw["page"]), tuple(found))
+
+    def dump(self) -> dict[str, Any]:
+        found = [[t.id, t.bumped_at.isoformat(), t.category_id] for t in self.found]
+        return {"page": self.page, "found": found}
+
+
+@dataclass(frozen=True, slots=True)
 class _Cursor:
     bumped_at: datetime | None = None
     topic_ids: tuple[int, ...] = ()
+    walk: _Walk | None = None
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
@@ -124,11 +161,15 @@ class _Cursor:
         when = _parse_time(bumped)
         if bumped and when is None:
             raise ValueError(f"bumped_at {bumped!r} is not a time")
-        return cls(when, tuple(int(i) for i in raw.get("topic_ids") or ()))
+        walk = _Walk.parse(raw["walk"]) if raw.get("walk") else None
+        return cls(when, tuple(int(i) for i in raw.get("topic_ids") or ()), walk)
 
     def dump(self) -> str:
         bumped = self.bumped_at.isoformat() if self.bumped_at else None
-        return json.dumps({"bumped_at": bumped, "topic_ids": list(self.topic_ids)})
+        raw: dict[str, Any] = {"bumped_at": bumped, "topic_ids": list(self.topic_ids)}
+        if self.walk is not None:
+            raw["walk"] = self.walk.dump()
+        return json.dumps(raw)
 
     def is_new(self, topic: _Listed) -> bool:
         if self.bumped_at is None or topic.bumped_at > self.bumped_at:
@@ -141,7 +182,7 @@ class _Cursor:
 
     def after(self, topic: _Listed) -> _Cursor:
         if topic.bumped_at == self.bumped_at:
-            return replace(self, topic_ids=(*self.topic_ids, topic.id))
+            return replace(self, topic_ids=(*self.topic_ids, topic.id), walk=None)
         return _Cursor(topic.bumped_at, (topic.id,))
 
 
@@ -169,17 +210,9 @@ class _DiscourseApi:
         return self._get("/site.json")
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self.client.get(self.base + path, params=params, headers=self.headers)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            # Not retried here: retries live in HttpClient, and the next run resumes from
-            # the last stored topic, so a garbled answer costs at most one topic's requests.
-            raise ConnectorError(
-                f"GET {path}: the answer is not valid JSON ({exc}); the run stops and the "
-                "next one resumes after the last stored topic (a site that requires login "
-                "answers HTML: check the API key)"
-            ) from exc
+        # A body that is not JSON is retried by the client; a forum that requires login
+        # answers HTML every time, and the client's message says so.
+        data, _ = self.client.get_json(self.base + path, params=params, headers=self.headers)
         if not isinstance(data, dict):
             raise ConnectorError(f"GET {path}: expected a JSON object, got {type(data).__name__}")
         return data
@@ -211,23 +244,37 @@ class DiscourseConnector:
         if credentials:
             headers.update({"Api-Key": credentials, "Api-Username": self.options.api_username})
         self._api = _DiscourseApi(self.base, self.client, headers)
+        self._failed_at = 0
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Yield one page per topic bumped since `cursor`, oldest bump first.
 
         Yields nothing when no topic changed. Raises `FatalSourceError` when the source has
-        no URL or refuses us (401, 403, 404), `ConnectorError` when an answer is not JSON,
-        the list repeats itself or the cursor is unreadable, and what `HttpClient.get`
-        raises.
+        no URL or refuses us (401, 403, 404), `ConnectorError` when an answer is not a JSON
+        object, the list stops making progress or the cursor is unreadable, and what
+        `HttpClient.get_json` raises; a walk that fails first yields an empty page whose
+        cursor resumes it.
         """
         if not self.base:
             raise FatalSourceError(f"source {self.source.id!r} has no forum URL")
         state = _Cursor.load(cursor)
-        listed, errors = self._changed_topics(state)
+        walk = state.walk or _Walk()
+        found = {topic.id: topic for topic in walk.found}
+        errors: list[str] = []
+        try:
+            listed = self._changed_topics(state, walk.page, found, errors)
+        except ConnectorError:
+            # Keep the walk for the next run: it resumes here rather than from the top
+            # (nothing to keep when it failed where it started).
+            if self._failed_at > walk.page:
+                checkpoint = replace(state, walk=_Walk(self._failed_at, tuple(found.values())))
+                yield Page([], checkpoint.dump(), errors=errors)
+            raise
+        resumed, state = state.walk is not None, replace(state, walk=None)
         whole = cursor is None and not errors  # a skipped topic was not seen: no deletions
         if not listed:
-            if whole or errors:
-                yield Page([], cursor, complete=whole, errors=errors)
+            if whole or errors or resumed:
+                yield Page([], state.dump(), complete=whole, errors=errors)
             return
         site = self._site()
         total = sum(topic.posts_count for topic in listed)
@@ -256,39 +303,47 @@ class DiscourseConnector:
                 total=total,
             )
 
-    def _changed_topics(self, state: _Cursor) -> tuple[list[_Listed], list[str]]:
-        """Walk the list, newest bump first, down to the cursor; return the changed topics
-        oldest bump first (each once), and the list items skipped as malformed."""
-        found: dict[int, _Listed] = {}
-        errors: list[str] = []
-        previous: list[Any] | None = None
-        page = 0
+    def _changed_topics(
+        self, state: _Cursor, page: int, found: dict[int, _Listed], errors: list[str]
+    ) -> list[_Listed]:
+        """Walk the list from `page`, newest bump first, down to the cursor, adding the
+        changed topics to `found` and the list items skipped as malformed to `errors`;
+        return `found` oldest bump first. On a `ConnectorError`, `_failed_at` is the page
+        to resume at."""
+        seen = set(found)
+        stalled = 0
         while True:
+            self._failed_at = page
             topic_list = self._api.latest(page, self.options.per_page).get("topic_list")
             if not isinstance(topic_list, dict) or not isinstance(topic_list.get("topics"), list):
                 raise ConnectorError(f"/latest.json page {page} has no topic_list.topics")
             items = topic_list["topics"]
-            ids = [item.get("id") for item in items if isinstance(item, dict)]
-            if items and ids == previous:
-                raise ConnectorError(
-                    f"/latest.json page {page} repeats page {page - 1}: the forum ignores "
-                    "paging, so the run cannot tell where the list ends"
-                )
-            behind = False
+            behind, new = False, False
             for position, item in enumerate(items, start=1):
                 try:
                     topic = _listed(item)
                 except _Unmappable as exc:
                     errors.append(f"/latest.json page {page} topic {position} skipped: {exc}")
                     continue
+                new = new or topic.id not in seen
+                seen.add(topic.id)
                 known = found.get(topic.id)
                 if state.is_new(topic) and (known is None or topic.bumped_at > known.bumped_at):
                     # A topic bumped during the walk shows up twice: keep its newest bump.
                     found[topic.id] = topic
                 behind = behind or state.is_behind(topic)
             if behind or not items or not topic_list.get("more_topics_url"):
-                return sorted(found.values(), key=lambda t: (t.bumped_at, t.id)), errors
-            previous = ids
+                return sorted(found.values(), key=lambda t: (t.bumped_at, t.id))
+            # A page of topics already listed: the list shifted down (topics bumped or
+            # created at its head: the next page goes on) or the forum ignores paging (every
+            # page repeats).
+            stalled = 0 if new else stalled + 1
+            if stalled >= _STALLED:
+                raise ConnectorError(
+                    f"/latest.json pages {page - stalled + 1}-{page} list only topics already "
+                    "listed: the forum ignores paging, so the run cannot tell where the "
+                    "list ends"
+                )
             page += 1
 
     def _site(self) -> _Site:

@@ -7,8 +7,14 @@ classified here, in one table, and retried here, in one place:
     401, 403, 404, 410, 4xx   `FatalSourceError` at once (retrying will not help)
     408, 429, 5xx             retried with exponential backoff and jitter; a
     timeouts, dropped links   `Retry-After` (seconds or HTTP-date) replaces the backoff
+    a body cut short          (the connection closed before `Content-Length` bytes came)
+    a 4xx the caller's        retried after the seconds `throttled(response)` names (the
+      `throttled` calls a     Stack Exchange API answers throttles as HTTP 400)
+      throttle
+    `get_json`: a 2xx body    retried like a 5xx (a proxy or server that cut the body
+      that is not JSON        short but announced the shorter length)
     still failing             `RetryExhaustedError` after `max_attempts` attempts, or at
-                              once when `Retry-After` asks for more than `max_retry_after`
+                              once when a server asks to wait more than `max_retry_after`
     over the request budget   `ConnectorError` (the pipeline resumes from the last cursor)
 
 Secrets come from the caller (the pipeline reads them from the environment variable the
@@ -19,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -33,11 +40,22 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
 
-__all__ = ["USER_AGENT", "HttpClient", "credentials_headers", "parse_retry_after"]
+__all__ = [
+    "USER_AGENT",
+    "HttpClient",
+    "Throttled",
+    "credentials_headers",
+    "parse_retry_after",
+]
+
+#: Given a 4xx answer, the seconds it asks to wait when it is a throttle (0 or less: the
+#: client's own backoff), or None when it is not one (the answer is then fatal).
+Throttled = Callable[[requests.Response], float | None]
 
 USER_AGENT = "whoknows/0.1"
 _RETRIABLE_STATUSES = frozenset({408, 429})
 _SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token", "password"})
+_T = TypeVar("_T")
 
 
 class _RetriableError(Exception):
@@ -62,7 +80,7 @@ class HttpClient:
         self,
         *,
         timeout: float = 30.0,
-        max_attempts: int = 5,
+        max_attempts: int = 8,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         max_retry_after: float = 300.0,
@@ -81,6 +99,7 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._requests_made = 0
+        self._retries = 0
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._session.headers.update(headers or {})
@@ -91,31 +110,71 @@ class HttpClient:
         """How many requests (attempts) this client has sent so far."""
         return self._requests_made
 
+    @property
+    def retries(self) -> int:
+        """How many of those attempts were retries of a failed one."""
+        return self._retries
+
     def get(
         self,
         url: str,
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        throttled: Throttled | None = None,
     ) -> requests.Response:
         """GET `url`, retrying as the module docstring says.
 
         Returns the response when its status is 2xx or 304 (redirects are followed).
         Raises `FatalSourceError`, `RetryExhaustedError` or `ConnectorError` (see above).
         """
+        return self._retrying(url, lambda: self._attempt(url, params, headers, throttled))
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        throttled: Throttled | None = None,
+    ) -> tuple[Any, requests.Response]:
+        """GET `url` as `get` does and return its parsed JSON body with the response.
+
+        A 2xx body that is not JSON (or not UTF-8) is retried as a 5xx is; raises what
+        `get` raises, `RetryExhaustedError` when no attempt brought JSON.
+        """
+
+        def attempt() -> tuple[Any, requests.Response]:
+            response = self._attempt(url, params, headers, throttled)
+            try:
+                return json.loads(response.content.decode("utf-8-sig")), response
+            except (UnicodeDecodeError, ValueError) as exc:
+                kind = response.headers.get("Content-Type", "no content type")
+                raise _RetriableError(
+                    f"the answer is not JSON ({len(response.content)} bytes of {kind}: cut "
+                    "short, or a login page?)"
+                ) from exc
+
+        return self._retrying(url, attempt)
+
+    def _retrying(self, url: str, attempt: Callable[[], _T]) -> _T:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_RetriableError),
             sleep=self._sleep,
             reraise=True,
+            before_sleep=self._count_retry,
         )
         try:
-            return retrying(self._attempt, url, params, headers)
+            return retrying(attempt)
         except _RetriableError as exc:
             raise RetryExhaustedError(
                 f"GET {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
             ) from exc
+
+    def _count_retry(self, _state: RetryCallState) -> None:
+        self._retries += 1
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -133,7 +192,11 @@ class HttpClient:
         self.close()
 
     def _attempt(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        throttled: Throttled | None,
     ) -> requests.Response:
         shown = _redact(url)
         if self.max_requests is not None and self._requests_made >= self.max_requests:
@@ -161,22 +224,28 @@ class HttpClient:
             raise FatalSourceError(f"GET {shown}: not a usable URL") from exc
         except requests.RequestException as exc:
             raise ConnectorError(f"GET {shown}: {type(exc).__name__}") from exc
-        return self._classify(response, shown)
+        return self._classify(response, shown, throttled)
 
-    def _classify(self, response: requests.Response, shown: str) -> requests.Response:
+    def _classify(
+        self, response: requests.Response, shown: str, throttled: Throttled | None
+    ) -> requests.Response:
         status = response.status_code
         if status < 400:
             return response
         reason = f"HTTP {status} {response.reason or ''}".rstrip()
         if status in _RETRIABLE_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.max_retry_after:
-                raise RetryExhaustedError(
-                    f"GET {shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
-                    f"more than the {self.max_retry_after:.0f} s allowed"
-                )
-            raise _RetriableError(reason, retry_after)
-        raise FatalSourceError(f"GET {shown}: {reason}")
+        elif throttled is not None and (wait := throttled(response)) is not None:
+            reason += " (a throttle)"
+            retry_after = wait if wait > 0 else None
+        else:
+            raise FatalSourceError(f"GET {shown}: {reason}")
+        if retry_after is not None and retry_after > self.max_retry_after:
+            raise RetryExhaustedError(
+                f"GET {shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
+                f"more than the {self.max_retry_after:.0f} s allowed"
+            )
+        raise _RetriableError(reason, retry_after)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

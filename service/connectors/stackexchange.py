@@ -26,8 +26,12 @@ the owner's `user_id`; an owner whose account is gone (`user_type` "does_not_exi
 id, so it becomes `name:<display_name>`. The API shows no e-mails.
 
 Limits the API sets: a response's `backoff` (seconds) is waited before the next call to the
-same method; when `quota_remaining` reaches 0 the run stops with a `ConnectorError` before
-its next request (the next run resumes from the last stored page). What this does not see
+same method; a throttle (HTTP 400, `throttle_violation`, "more requests available in N
+seconds") is retried after those N seconds (or its `backoff`, or the client's own backoff
+when it names neither); when `quota_remaining` reaches 0 the run stops with a
+`ConnectorError` before its next request (the next run resumes from the last stored page).
+A questions page older than asked for (a cache replaying the previous answer) is asked
+again, up to `_STALLED` times in a row. What this does not see
 between full passes: new comments, votes and accepts do not move a question's
 `last_activity_date`, so they arrive with the question's next activity or the next full pass.
 """
@@ -35,6 +39,7 @@ between full passes: new comments, votes and accepts do not move a question's
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +47,8 @@ from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
@@ -56,6 +63,9 @@ OPTIONS = ("site", "team", "key", "filter", "tagged")
 DEFAULT_FILTER = "withbody"
 _MAX_IDS = 100  # the API's cap on an {ids} list and on a page
 _RESUMES = "the next run resumes from the last stored page"
+#: Stale questions pages in a row before the run gives up on a cache that keeps replaying.
+_STALLED = 5
+_AVAILABLE_IN = re.compile(r"available in (\d+(?:\.\d+)?) second")
 
 Item = dict[str, Any]
 
@@ -195,7 +205,7 @@ class StackExchangeConnector:
         """
         full = cursor is None
         state = _Cursor.load(cursor)
-        page_number, repeated = 1, False
+        page_number, repeated = 1, 0
         while True:
             asked = state
             wrapper = self._call("/questions", self._question_params(asked, page_number))
@@ -203,14 +213,14 @@ class StackExchangeConnector:
             if stale and not fresh:
                 # Only questions older than asked for: a cache replaying the last page. Asking
                 # again is safe; moving on to the next page number could skip questions.
-                if repeated:
+                repeated += 1
+                if repeated >= _STALLED:
                     raise ConnectorError(
-                        f"/questions: the API keeps answering min={asked.activity}"
-                        f" with older questions; {_RESUMES}"
+                        f"/questions: the API answered min={asked.activity} with older "
+                        f"questions {repeated} times in a row; {_RESUMES}"
                     )
-                repeated = True
                 continue
-            repeated = False
+            repeated = 0
             records, thread_errors = self._threads(fresh)
             for question in fresh:
                 state = state.after(_activity(question), question["question_id"])
@@ -298,17 +308,18 @@ class StackExchangeConnector:
         if wait:
             self._sleep(wait)
         try:
-            response = self.client.get(
+            data, _ = self.client.get_json(
                 self._settings.base + path,
                 params={**self._settings.params, **params},
                 headers=self._settings.headers,
+                throttled=_throttle_wait,
             )
         except FatalSourceError as exc:
             raise FatalSourceError(
-                f"{method}: {exc} (the API answers HTTP 400 to a bad option and to a throttle "
-                f"violation alike: check the source's url, options and token; {_RESUMES})"
+                f"{method}: {exc} (the API answers HTTP 400 to a bad option, a bad filter or "
+                "a refused token: check the source's url, options and token)"
             ) from exc
-        wrapper = _wrapper(response.content, method)
+        wrapper = _wrapper(data, method)
         backoff = wrapper.get("backoff")
         if isinstance(backoff, int | float) and backoff > 0:
             self._backoff[method] = float(backoff)
@@ -317,13 +328,24 @@ class StackExchangeConnector:
         return wrapper
 
 
-def _wrapper(content: bytes, method: str) -> Item:
+def _throttle_wait(response: requests.Response) -> float | None:
+    """The seconds a 4xx answer asks to wait when it is the API's `throttle_violation`
+    ("more requests available in N seconds", or its `backoff`); None for any other error."""
     try:
-        wrapper = json.loads(content)
-    except ValueError as exc:
-        raise ConnectorError(
-            f"{method}: the answer is not JSON ({len(content)} bytes, cut short?); {_RESUMES}"
-        ) from exc
+        error = response.json()
+    except ValueError:
+        return None
+    if not isinstance(error, dict) or error.get("error_name") != "throttle_violation":
+        return None
+    named = _AVAILABLE_IN.search(str(error.get("error_message") or ""))
+    backoff = error.get("backoff")
+    return max(
+        float(named.group(1)) if named else 0.0,
+        float(backoff) if isinstance(backoff, int | float) else 0.0,
+    )
+
+
+def _wrapper(wrapper: Any, method: str) -> Item:
     if not isinstance(wrapper, dict):
         raise ConnectorError(f"{method}: the answer is not the API's wrapper object")
     if "error_id" in wrapper:

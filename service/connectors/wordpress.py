@@ -21,7 +21,9 @@ sharing the newest second are not lost; those already read are dropped by id. Pa
 numbers serve only where keyset paging cannot move on: a page wholly of one second, or a
 site older than WordPress 5.7 that ignores `modified_after` (read whole each run).
 `X-WP-TotalPages` ends a walk, and so does a page past the end (HTTP 400
-`rest_post_invalid_page_number`: posts vanished meanwhile).
+`rest_post_invalid_page_number`: posts vanished meanwhile). An answer with nothing new and
+items older than asked for (a cache replaying an earlier page) is asked again, up to
+`_REPLAYS` times, before the walk concludes that the site ignores the filter.
 
 Each posts answer is one `Page`, with its posts' comments (`post=<ids>`). A comment does
 not change its post's modified time, so new comments are read after the posts, by date;
@@ -49,8 +51,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import requests
-
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
 from service.connectors.http import HttpClient, credentials_headers
@@ -66,6 +66,8 @@ _COMMENT_MARGIN = timedelta(minutes=10)
 # answer may start an hour early; an answer starting a day early ignored the filter.
 _FILTER_IGNORED = timedelta(days=1)
 _DEFAULTS: dict[str, Any] = {"per_page": 100, "comments": True, "emails": True}
+#: Answers in a row that are older than asked for before the walk takes them as they are.
+_REPLAYS = 3
 
 
 class _Unmappable(Exception):
@@ -200,8 +202,8 @@ class WordPressConnector:
 
         With no cursor the pass reads the whole site and its last page is complete.
         Raises `FatalSourceError` when the source has no URL or refuses us,
-        `ConnectorError` when an answer is not JSON or the cursor is unreadable, and what
-        `HttpClient.get` raises.
+        `ConnectorError` when an answer is not a JSON list or the cursor is unreadable, and
+        what `HttpClient.get_json` raises (a body that is not JSON is retried there).
         """
         if not self.source.url:
             raise FatalSourceError(f"source {self.source.id!r} has no site URL")
@@ -231,7 +233,7 @@ class WordPressConnector:
             yield Page([], state.dump(), complete=True)
 
     def _walk(self, listing: _Listing, start: _Position) -> Iterator[_Answer]:
-        position, window, page, keyset = start, start.time, 1, True
+        position, window, page, keyset, replays = start, start.time, 1, True, 0
         while True:
             params: dict[str, Any] = {
                 "per_page": self.options.per_page,
@@ -247,9 +249,17 @@ class WordPressConnector:
                 return
             items, headers = answer
             timed, errors = _timed(items, listing)
+            fresh = [(item, i, t) for item, i, t in timed if position.is_new(i, t)]
+            early = window is not None and any(t < window - _ONE_SECOND for _, _, t in timed)
+            if keyset and early and not fresh and replays < _REPLAYS:
+                # Nothing new and older than asked for: a cache replaying an earlier answer
+                # (asking again gets the real one) or a site ignoring the filter (it does
+                # not; moving on now could skip this page).
+                replays += 1
+                continue
+            replays = 0
             if window is not None and any(t < window - _FILTER_IGNORED for _, _, t in timed):
                 keyset = False
-            fresh = [(item, i, t) for item, i, t in timed if position.is_new(i, t)]
             position = position.after((i, t) for _, i, t in fresh)
             yield _Answer([item for item, _, _ in fresh], position, errors, _site_time(headers))
             if not items or page >= _total_pages(headers, len(items), self.options.per_page, page):
@@ -325,30 +335,24 @@ class WordPressConnector:
     ) -> tuple[list[Any], Mapping[str, str]] | None:
         url = f"{_api_root(self.source.url or '')}/wp/v2/{route}"
         try:
-            response = self.client.get(url, params=params, headers=self._auth_headers)
+            data, response = self.client.get_json(url, params=params, headers=self._auth_headers)
         except FatalSourceError as exc:
             # The client keeps the answer's body to itself; a 400 on a later page is
             # WordPress's rest_post_invalid_page_number: the listing ended meanwhile.
             if int(params.get("page", 1)) > 1 and "HTTP 400" in str(exc):
                 return None
             raise
-        return _json_list(response, f"{url} page {params.get('page', 1)}"), response.headers
+        if not isinstance(data, list):
+            raise ConnectorError(
+                f"GET {url} page {params.get('page', 1)}: expected a JSON list, got "
+                f"{type(data).__name__}"
+            )
+        return data, response.headers
 
 
 def _api_root(url: str) -> str:
     root = url.rstrip("/")
     return root if root.endswith("/wp-json") else f"{root}/wp-json"
-
-
-def _json_list(response: requests.Response, shown: str) -> list[Any]:
-    kind = response.headers.get("Content-Type", "no content type")
-    try:
-        data = json.loads(response.content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ConnectorError(f"GET {shown}: the answer is not JSON ({kind}: {exc})") from exc
-    if not isinstance(data, list):
-        raise ConnectorError(f"GET {shown}: expected a JSON list, got {type(data).__name__}")
-    return data
 
 
 def _total_pages(headers: Mapping[str, str], count: int, per_page: int, page: int) -> int:

@@ -16,9 +16,11 @@ are in the stream, as Discourse shows them to staff.
 
 Tests change the site (`add_post`, `edit_post`, `delete_post`, `purge_post`,
 `remove_topic`) and script faults per path (`fail`, `rate_limit`, `slow`, `truncate`), used
-in order. `overlap` makes each page after the first repeat the previous page's last topics,
-as Discourse's offset paging does when topics are bumped during a walk. Every request is
-recorded in `requests`.
+in order, or draw them with a seeded `plan` (tests/connectors/faults.py: a repeated list
+page shifts the rest of the walk down a page, as topics bumped at the head do). `overlap`
+makes each page after the first repeat the previous page's last topics, as Discourse's
+offset paging does when topics are bumped during a walk; `ignores_paging` answers page 0
+to every page. Every request is recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
@@ -61,6 +65,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate: bool = False
+    #: Only for requests of this `page` (a list page), when set.
+    page: str | None = None
 
 
 @dataclass
@@ -87,6 +93,9 @@ class DiscourseServer(LocalServer):
         self.api_username = api_username
         self.staff_view = True
         self.overlap = 0
+        self.ignores_paging = False
+        self.plan: FaultPlan | None = None
+        self._shift = 0  # list offset the plan's repeats moved the current walk back
         self.requests: list[Recorded] = []
         listing = json.loads((FIXTURES / "latest.json").read_text("utf-8"))
         self._list_template = listing
@@ -100,6 +109,28 @@ class DiscourseServer(LocalServer):
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
+
+    @classmethod
+    def scaled(cls, copies: int, **settings: Any) -> DiscourseServer:
+        """The fixture forum `copies` times over (topic ids 1000 apart, post ids 10000
+        apart, times 200 days apart; only the original welcome topic pinned)."""
+        server = cls(**settings)
+        items, topics = dict(server.items), dict(server.topics)
+        for number in range(1, copies):
+            for tid in items:
+                item, topic = copy.deepcopy(items[tid]), copy.deepcopy(topics[tid])
+                new_id = tid + 1000 * number
+                _shift_times(item, number)
+                _shift_times(topic, number)
+                item.update(id=new_id, pinned=False, pinned_globally=False)
+                topic.update(id=new_id, pinned=False, pinned_globally=False)
+                stream = topic["post_stream"]
+                stream["stream"] = [pid + 10000 * number for pid in stream["stream"]]
+                for post in stream["posts"]:
+                    _shift_times(post, number)
+                    post.update(id=post["id"] + 10000 * number, topic_id=new_id)
+                server.items[new_id], server.topics[new_id] = item, topic
+        return server
 
     @property
     def base(self) -> str:
@@ -121,27 +152,17 @@ class DiscourseServer(LocalServer):
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: bytes = b"<html><body>Bad Gateway</body></html>",
+        page: int | None = None,
     ) -> None:
-        self._queue(path, [Fault(status, body, dict(headers or {})) for _ in range(times)])
+        only = None if page is None else str(page)
+        self._queue(
+            path, [Fault(status, body, dict(headers or {}), page=only) for _ in range(times)]
+        )
 
     def rate_limit(self, path: str, wait_seconds: int, times: int = 1) -> None:
         """Discourse's 429: `Retry-After` and its JSON error body."""
-        body = json.dumps(
-            {
-                "errors": [
-                    f"You’ve performed this action too many times. Please wait "
-                    f"{wait_seconds} seconds before trying again."
-                ],
-                "error_type": "rate_limit",
-                "extras": {"wait_seconds": wait_seconds, "time_left": f"{wait_seconds} seconds"},
-            }
-        ).encode()
-        headers = {
-            "Retry-After": str(wait_seconds),
-            "Content-Type": "application/json",
-            "Discourse-Rate-Limit-Error-Code": "ip_10_secs_limit",
-        }
-        self.fail(path, 429, times, headers, body)
+        status, body, headers = _rate_limited(wait_seconds)
+        self.fail(path, status, times, headers, body)
 
     def slow(self, path: str, delay: float, times: int = 1) -> None:
         self._queue(path, [Fault(delay=delay) for _ in range(times)])
@@ -154,10 +175,14 @@ class DiscourseServer(LocalServer):
         with self._lock:
             self._faults.setdefault(path, []).extend(faults)
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, path: str, query: dict[str, list[str]]) -> Fault | None:
+        page = (query.get("page") or ["0"])[0]
         with self._lock:
-            queue = self._faults.get(path)
-            return queue.pop(0) if queue else None
+            queue = self._faults.get(path) or []
+            for index, fault in enumerate(queue):
+                if fault.page in (None, page):
+                    return queue.pop(index)
+            return None
 
     # -- changes to the site ---------------------------------------------------------------
 
@@ -269,7 +294,11 @@ class DiscourseServer(LocalServer):
     def _latest(self, page: int, per_page: int) -> dict[str, Any]:
         newest = sorted(self.items.values(), key=lambda t: t["bumped_at"], reverse=True)
         ordered = [t for t in newest if t["pinned"]] + [t for t in newest if not t["pinned"]]
-        start = max(0, page * per_page - (self.overlap if page else 0))
+        if self.ignores_paging:
+            page = 0
+        if page == 0:
+            self._shift = 0
+        start = max(0, page * per_page - (self.overlap if page else 0) - self._shift)
         topics = ordered[start : start + per_page]
         listing = copy.deepcopy(self._list_template)
         listing["topic_list"].update({"per_page": per_page, "topics": copy.deepcopy(topics)})
@@ -296,23 +325,77 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(parts.query)
             with server._lock:
                 server.requests.append(Recorded(parts.path, query, dict(self.headers)))
-            fault = server._next_fault(parts.path) or Fault()
+            fault = server._next_fault(parts.path, query) or Fault()
+            drawn = _draw(server, parts.path, query)
             if fault.delay:
                 time.sleep(fault.delay)
+            if server.plan:
+                pause(drawn, server.plan)
             headers = {"Content-Type": "application/json; charset=utf-8"}
             if fault.status is not None:
                 status, body = fault.status, fault.body
                 headers.update(fault.headers)
+            elif server.plan and drawn == "error":
+                status, body = server.plan.error_status(), HTML_ERROR
+                headers["Content-Type"] = "text/html"
+            elif server.plan and drawn == "throttle":
+                status, body, throttle = _rate_limited(server.plan.wait)
+                headers.update(throttle)
             elif not server.authorised(dict(self.headers)):
                 status, body = 403, json.dumps(_FORBIDDEN).encode()
             else:
-                status, payload = server.answer(parts.path, query)
+                with server._lock:
+                    status, payload = server.answer(parts.path, query)
                 body = json.dumps(payload).encode()
                 if fault.truncate:
                     body = body[: len(body) // 2]
-            self.send(status, headers, body)
+            length, close = len(body), False
+            if status == 200:
+                body, length, close = cut(body, drawn)
+            self.close_connection = close or self.close_connection
+            self.send(status, headers, body, length=length)
 
     return DiscourseHandler
+
+
+def _rate_limited(wait_seconds: int) -> tuple[int, bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "errors": [
+                f"You’ve performed this action too many times. Please wait "
+                f"{wait_seconds} seconds before trying again."
+            ],
+            "error_type": "rate_limit",
+            "extras": {"wait_seconds": wait_seconds, "time_left": f"{wait_seconds} seconds"},
+        }
+    ).encode()
+    headers = {
+        "Retry-After": str(wait_seconds),
+        "Content-Type": "application/json",
+        "Discourse-Rate-Limit-Error-Code": "ip_10_secs_limit",
+    }
+    return 429, body, headers
+
+
+def _draw(server: DiscourseServer, path: str, query: dict[str, list[str]]) -> str | None:
+    if server.plan is None:
+        return None
+    listing = path == "/latest.json" and (query.get("page") or ["0"])[0] != "0"
+    drawn = server.plan.draw(path, listing=listing)
+    if drawn == "repeat":
+        with server._lock:
+            server._shift += int((query.get("per_page") or [server.per_page])[0])
+    return drawn
+
+
+def _shift_times(record: dict[str, Any], copies: int) -> None:
+    for name in ("created_at", "updated_at", "bumped_at", "last_posted_at"):
+        value = record.get(name)
+        if isinstance(value, str) and value:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when += timedelta(days=200 * copies)
+            millis = f"{when.microsecond // 1000:03d}"
+            record[name] = when.strftime("%Y-%m-%dT%H:%M:%S.") + millis + "Z"
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ the connector calls, under any URL prefix:
 Each answer is the documented wrapper: `items`, `has_more`, `quota_max`, `quota_remaining`
 (one less per request; at 0 the API's own 400 throttle_violation), and `backoff` when
 scripted. `body` is only sent when a `filter` is (as the default filter leaves it out).
-Tests change the site by editing the dicts, and script faults with `fault(...)`. Every
-request is recorded in `requests`.
+Tests change the site by editing the dicts, and script faults with `fault(...)` or draw
+them with a seeded `plan` (tests/connectors/faults.py: repeats on /questions only, where
+the API's cache replays). Every request is recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stackexchange"
@@ -86,6 +88,8 @@ class Fault:
     delay: float = 1.0
     backoff: int = 0
     error_status: int = 400
+    #: For a throttle: the seconds its message names ("more requests available in N").
+    wait: int | None = None
 
 
 @dataclass
@@ -104,11 +108,13 @@ class StackExchangeServer(LocalServer):
         answers: list[dict[str, Any]],
         comments: list[dict[str, Any]],
         quota_remaining: int = 10000,
+        plan: FaultPlan | None = None,
     ) -> None:
         self.data = {"questions": questions, "answers": answers, "comments": comments}
         self.quota_max = 10000
         self.quota_remaining = quota_remaining
         self.faults: list[Fault] = []
+        self.plan = plan
         self.requests: list[Recorded] = []
         self._last: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -127,6 +133,27 @@ class StackExchangeServer(LocalServer):
                 for kind, items in raw.items():
                     data[kind].extend(items)
         return cls(**copy.deepcopy(data))
+
+    @classmethod
+    def scaled(cls, copies: int, plan: FaultPlan | None = None) -> StackExchangeServer:
+        """The beer site `copies` times over (ids 100 apart, times 10^6 s apart): enough
+        requests for a fault plan to show every fault."""
+        site = json.loads((FIXTURES / "beer_site.json").read_text(encoding="utf-8"))
+        data: dict[str, list[dict[str, Any]]] = {kind: [] for kind in site}
+        for copy_number in range(copies):
+            shift_id, shift_time = 100 * copy_number, 1_000_000 * copy_number
+            for kind, items in site.items():
+                for item in copy.deepcopy(items):
+                    for name in ("question_id", "answer_id", "comment_id", "post_id"):
+                        if name in item:
+                            item[name] += shift_id
+                    if item.get("accepted_answer_id"):
+                        item["accepted_answer_id"] += shift_id
+                    for name in ("creation_date", "last_activity_date", "last_edit_date"):
+                        if name in item:
+                            item[name] += shift_time
+                    data[kind].append(item)
+        return cls(**data, plan=plan)
 
     def url(self, path: str = "/2.3") -> str:
         return self.origin + path
@@ -182,16 +209,23 @@ def _handler_for(server: StackExchangeServer) -> type[BaseHTTPRequestHandler]:
                 route, wrapper = server.answer(parts.path, query)
                 server.requests.append(Recorded(route, query, dict(self.headers)))
                 fault = _take_fault(server, route)
-                status, headers, body, delay = _respond(server, route, wrapper, fault)
+                drawn = (
+                    server.plan.draw(route, listing=route == "questions") if server.plan else None
+                )
+                status, headers, body, delay = _respond(server, route, wrapper, fault, drawn)
                 server._last[route] = body if status == 200 else server._last.get(route, b"")
             if delay:
                 time.sleep(delay)
+            if server.plan:
+                pause(drawn, server.plan)
             headers.setdefault("Content-Type", "application/json; charset=utf-8")
             length = len(body)
             if fault and fault.kind == "cut":
                 # The whole length announced, a part sent, the connection closed (without
                 # a `Connection: close` header to say so).
                 body, self.close_connection = body[: len(body) // 3], True
+            elif status == 200:
+                body, length, self.close_connection = cut(body, drawn)
             self.send(status, headers, body, length=length)
 
     return StackExchangeHandler
@@ -212,23 +246,40 @@ def _take_fault(server: StackExchangeServer, route: str) -> Fault | None:
 
 
 def _respond(
-    server: StackExchangeServer, route: str, wrapper: dict[str, Any], fault: Fault | None
+    server: StackExchangeServer,
+    route: str,
+    wrapper: dict[str, Any],
+    fault: Fault | None,
+    drawn: str | None = None,
 ) -> tuple[int, dict[str, str], bytes, float]:
-    kind = fault.kind if fault else None
+    kind = fault.kind if fault else drawn
     if "error_id" in wrapper:
         return 400, {}, json.dumps(wrapper).encode(), 0.0
     if server.quota_remaining <= 0:
         return 400, {}, json.dumps(QUOTA_GONE).encode(), 0.0
+    if kind == "error" and server.plan:
+        return server.plan.error_status(), {"Content-Type": "text/html"}, HTML_ERROR, 0.0
+    if kind == "throttle" and server.plan and not fault:
+        wait = server.plan.wait
+        message = f"too many requests from this IP, more requests available in {wait} seconds"
+        return 400, {}, json.dumps({**THROTTLE, "error_message": message}).encode(), 0.0
+    if kind == "repeat" and server._last.get(route):
+        return 200, {}, server._last[route], 0.0
     if kind == "status" and fault:
         return fault.status, dict(fault.headers), b'{"error": "temporarily unavailable"}', 0.0
     if kind == "throttle" and fault:
-        return fault.error_status, {}, json.dumps(THROTTLE).encode(), 0.0
+        error = dict(THROTTLE)
+        if fault.wait is not None:
+            error["error_message"] = (
+                f"too many requests from this IP, more requests available in {fault.wait} seconds"
+            )
+        return fault.error_status, {}, json.dumps(error).encode(), 0.0
     if kind == "duplicate" and server._last.get(route):
         return 200, {}, server._last[route], 0.0
     server.quota_remaining -= 1
     wrapper |= {"quota_max": server.quota_max, "quota_remaining": server.quota_remaining}
-    if kind == "backoff" and fault:
-        wrapper["backoff"] = fault.backoff
+    if kind == "backoff":
+        wrapper["backoff"] = fault.backoff if fault else server.plan.wait if server.plan else 0
     body = json.dumps(wrapper).encode()
     if kind == "garbled":
         body = body[: len(body) // 2]

@@ -231,14 +231,75 @@ def test_a_topic_listed_on_two_pages_is_read_once(forum: DiscourseServer) -> Non
     assert pages[-1].complete
 
 
-def test_a_list_page_that_repeats_the_previous_one_stops_the_run(
+def test_a_list_page_that_repeats_the_previous_one_is_taken_once(
     forum: DiscourseServer,
 ) -> None:
-    forum.per_page, forum.overlap = 2, 2  # page 1 starts where page 0 did
+    forum.per_page, forum.overlap = 2, 2  # page 1 starts where page 0 did, and so on
 
-    with pytest.raises(ConnectorError, match="repeats page 0"):
-        list(connector(forum).pages(None))
+    pages = list(connector(forum).pages(None))
+
+    assert [json.loads(p.cursor or "")["topic_ids"] for p in pages] == [
+        [201],
+        [214],
+        [219],
+        [223],
+        [227],
+    ]
+    assert all(forum.count(f"/t/{t}.json") == 1 for t in (201, 214, 219, 223, 227))
+    assert pages[-1].complete
+
+
+def test_a_forum_that_ignores_paging_stops_the_walk_keeping_where_it_got(
+    forum: DiscourseServer,
+) -> None:
+    forum.per_page, forum.ignores_paging = 2, True
+    pages: list[Page] = []
+
+    with pytest.raises(ConnectorError, match="pages 1-3 list only topics already listed"):
+        pages.extend(connector(forum).pages(None))
+
+    assert forum.count("/latest.json") == 4
     assert not any(path.startswith("/t/") for path in forum.paths())
+    [checkpoint] = pages
+    walk = json.loads(checkpoint.cursor or "")["walk"]
+    assert walk["page"] == 3 and sorted(i for i, _, _ in walk["found"]) == [201, 227]
+
+
+def test_a_walk_that_fails_resumes_where_it_stopped(
+    forum: DiscourseServer, open_store: Callable[[str], Services]
+) -> None:
+    clean = open_store("clean")
+    assert sync(clean, connector(forum, per_page=2)).failed is None
+    forum.requests.clear()
+    forum.fail("/latest.json", 502, times=3, page=1)  # past the client's 3 attempts
+    faulty = open_store("faulty")
+    client = HttpClient(max_attempts=3, backoff_base=0.01, sleep=lambda _: None)
+
+    first = sync(faulty, connector(forum, client, per_page=2))
+
+    assert first.failed and "RetryExhaustedError" in first.failed
+    assert first.pages == 1 and first.batch.inserted == 0
+    walk = json.loads(stored_cursor(faulty) or "")["walk"]
+    assert walk["page"] == 1 and len(walk["found"]) == 2
+    forum.requests.clear()
+    second = sync(faulty, connector(forum, client, per_page=2))
+    assert second.failed is None
+    pages = [r.query["page"] for r in forum.requests if r.path == "/latest.json"]
+    assert pages == [["1"], ["2"]]  # resumed at page 1, not from the top
+    assert snapshot(faulty) == snapshot(clean)
+    assert "walk" not in json.loads(stored_cursor(faulty) or "")
+
+
+def test_a_walk_that_fails_where_it_started_keeps_no_walk(
+    forum: DiscourseServer, services: Services
+) -> None:
+    forum.fail("/latest.json", 502, times=3)
+    client = HttpClient(max_attempts=3, backoff_base=0.01, sleep=lambda _: None)
+
+    report = sync(services, connector(forum, client))
+
+    assert report.failed and report.pages == 0
+    assert stored_cursor(services) is None  # the next run is still a full pass
 
 
 def test_api_key_and_username_go_in_headers(forum: DiscourseServer) -> None:
@@ -418,13 +479,9 @@ def test_sync_through_faults_ends_with_the_store_of_a_clean_sync(
 
     first = sync(faulty, connector(forum, client))
 
-    assert first.failed is not None and "/t/219.json" in first.failed
-    assert "not valid JSON" in first.failed
-    assert first.pages == 2  # the welcome topic and topic 214 were stored before it
-    assert json.loads(stored_cursor(faulty) or "")["topic_ids"] == [214]
-    second = sync(faulty, connector(forum, client))
-    assert second.failed is None and second.pages == 3
-    assert forum.count("/latest.json") == 4  # 2 × 502 then the list in run 1; run 2's list
+    assert first.failed is None and first.pages == 5
+    assert forum.count("/latest.json") == 3  # 2 × 502, then the list
     assert 2.0 in waits  # Retry-After honoured
     assert forum.count("/t/223/posts.json") == 2  # timed out once, then answered
+    assert forum.count("/t/219.json") == 2  # cut short once, then whole
     assert snapshot(faulty) == snapshot(clean)

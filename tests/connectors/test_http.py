@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+import requests
 
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
 from service.connectors.http import (
@@ -149,6 +150,57 @@ def test_refused_connection_is_retried_then_exhausted() -> None:
         client(sleeps, max_attempts=2).get(f"http://127.0.0.1:{port}/feed")
 
     assert len(sleeps) == 1
+
+
+def test_get_json_retries_a_body_that_does_not_parse(feed_server: FeedServer) -> None:
+    feed_server.reply("/api", body='{"items": [1, 2', headers={"Content-Type": "application/json"})
+    feed_server.reply("/api", body='{"items": [1, 2]}')
+    sleeps: list[float] = []
+    http = client(sleeps)
+
+    data, response = http.get_json(feed_server.url("/api"))
+
+    assert data == {"items": [1, 2]} and response.status_code == 200
+    assert feed_server.count("/api") == 2 and len(sleeps) == 1 and http.retries == 1
+
+
+def test_get_json_gives_up_on_a_body_that_never_parses(feed_server: FeedServer) -> None:
+    feed_server.reply("/login", body="<html>Sign in</html>", headers={"Content-Type": "text/html"})
+
+    with pytest.raises(RetryExhaustedError, match=r"gave up after 3 attempts: the answer is not"):
+        client([], max_attempts=3).get_json(feed_server.url("/login"))
+    assert feed_server.count("/login") == 3
+
+
+def test_a_4xx_the_caller_calls_a_throttle_waits_the_seconds_it_names(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.reply("/api", status=400, body='{"wait": 4}')
+    feed_server.reply("/api", body="{}")
+    sleeps: list[float] = []
+
+    def throttled(response: requests.Response) -> float | None:
+        return float(response.json()["wait"]) if response.status_code == 400 else None
+
+    data, _ = client(sleeps).get_json(feed_server.url("/api"), throttled=throttled)
+
+    assert data == {} and sleeps == [4.0]
+
+
+def test_a_4xx_the_caller_does_not_call_a_throttle_stays_fatal(feed_server: FeedServer) -> None:
+    feed_server.reply("/api", status=400, body='{"error": "bad filter"}')
+
+    with pytest.raises(FatalSourceError, match="HTTP 400"):
+        client([]).get(feed_server.url("/api"), throttled=lambda _: None)
+    assert feed_server.count("/api") == 1
+
+
+def test_a_throttle_asking_more_than_allowed_gives_up_at_once(feed_server: FeedServer) -> None:
+    feed_server.reply("/api", status=400)
+
+    with pytest.raises(RetryExhaustedError, match=r"\(a throttle\); the server asks to wait 900 s"):
+        client([], max_retry_after=300).get(feed_server.url("/api"), throttled=lambda _: 900.0)
+    assert feed_server.count("/api") == 1
 
 
 def test_request_budget_counts_retries_and_stops_the_run(feed_server: FeedServer) -> None:

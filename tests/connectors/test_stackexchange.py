@@ -369,10 +369,11 @@ RETRIED = [
     pytest.param("answer-comments", "timeout", {"delay": 1.5, "after": 1}, id="timeout"),
     pytest.param("question-comments", "cut", {"after": 2}, id="cut-short"),
     pytest.param("questions", "duplicate", {"after": 2}, id="duplicated-page"),
-]
-STOPPED = [
+    pytest.param("questions", "duplicate", {"after": 2, "times": 3}, id="duplicated-thrice"),
     pytest.param("questions", "garbled", {"after": 3}, id="truncated-json"),
     pytest.param("question-answers", "throttle", {"after": 2}, id="throttle-400"),
+]
+STOPPED = [
     pytest.param(
         "questions", "status", {"status": 502, "times": 6, "after": 1}, id="5xx-past-the-budget"
     ),
@@ -395,22 +396,36 @@ def test_a_sync_through_faults_ends_with_the_clean_store(
     runs = [sync(services, connect(api)) for _ in range(2)]
 
     assert api.faults == []  # the fault happened
-    stopped = kind in {"garbled", "throttle"} or options.get("times", 1) > 4
+    stopped = kind == "status" and options.get("times", 1) >= 4
     assert (runs[0].failed is not None) is stopped
     assert runs[-1].failed is None
     assert snapshot(services) == snapshot(clean)
 
 
-def test_a_throttle_violation_stops_the_run_saying_what_to_check(
+def test_a_throttle_violation_is_waited_out_for_the_seconds_it_names(
+    api: StackExchangeServer,
+) -> None:
+    waits: list[float] = []
+    api.fault("question-answers", "throttle", after=1, wait=3)
+
+    pages, _ = run(connect(api, waits.append))
+
+    assert pages[-1].complete
+    assert waits.count(3.0) == 1
+    assert api.count("question-answers") == api.count("questions") + 1
+
+
+def test_a_throttle_asking_for_more_than_allowed_stops_the_run_at_once(
     api: StackExchangeServer, services: pipeline.Services
 ) -> None:
-    api.fault("question-answers", "throttle", after=1)
+    api.fault("question-answers", "throttle", after=1, wait=86400)
 
     report = sync(services, connect(api))
 
-    assert report.failed and report.failed.startswith("FatalSourceError")
-    assert "/questions/{ids}/answers" in report.failed and "HTTP 400" in report.failed
-    assert "throttle violation" in report.failed and "resumes" in report.failed
+    assert report.failed and report.failed.startswith("RetryExhaustedError")
+    assert "/questions/" in report.failed and "HTTP 400" in report.failed
+    assert "wait 86400 s, more than the 300 s allowed" in report.failed
+    assert api.count("question-answers") == 2  # not asked again
     with services.engine.connect() as conn:
         assert json.loads(store_sync.get_cursor(conn, "forum") or "")["activity"] is not None
 

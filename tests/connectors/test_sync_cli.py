@@ -53,5 +53,23 @@ def test_a_refused_source_fails_the_run_and_shows_in_sources(
     assert result.exit_code == 1
     assert "FatalSourceError" in result.output
     listing = _run(config, "sources")
-    assert "last error: FatalSourceError" in listing.output
+    assert "gave up: FatalSourceError" in listing.output
     assert "errors 1" in listing.output
+
+
+def test_a_run_that_gave_up_shows_in_sources_with_the_reason(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.reply("/feed/", status=429, headers={"Retry-After": "3600"})
+    config = _config(tmp_path, feed_server.url("/feed/"))
+
+    result = _run(config, "sync")
+
+    assert result.exit_code == 1
+    listing = _run(config, "sources").output
+    assert "last run " in listing and " gave up: RetryExhaustedError: GET " in listing
+    assert "HTTP 429" in listing and "wait 3600 s, more than the 300 s allowed" in listing
+    feed_server.routes.clear()  # the feed is back
+    feed_server.file("/feed/", "wordpress_rss2.xml")
+    assert _run(config, "sync").exit_code == 0
+    assert "gave up" not in _run(config, "sources").output

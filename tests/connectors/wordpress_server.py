@@ -14,8 +14,9 @@ ones get 401 `incorrect_password`), `private` (every request needs them),
 credentials' user may read `users?context=edit`), `fault(...)` (scripted answers used
 before the real one: status, headers, body, delay, a body cut short), `on_request(hook)`
 (change the site between requests), and `edit_post`, `trash_post`, `add_post`,
-`add_comment`, which move the clock a minute and stamp the change. Every request is
-recorded in `requests`.
+`add_comment`, which move the clock a minute and stamp the change. A seeded `plan`
+(tests/connectors/faults.py) draws faults; its repeats replay the previous posts answer,
+as a cache would. Every request is recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wordpress"
@@ -89,8 +91,31 @@ class WordPressServer(LocalServer):
         self.requests: list[Recorded] = []
         self.faults: dict[str, list[Fault]] = {}
         self.hooks: list[Callable[[Recorded], None]] = []
+        self.plan: FaultPlan | None = None
+        self._last: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.lock = threading.RLock()
         super().__init__(_handler_for(self))
+
+    @classmethod
+    def scaled(cls, copies: int) -> WordPressServer:
+        """The fixture site `copies` times over: ids 1000 apart, each copy 30 days
+        earlier than the one before."""
+        server = cls()
+        posts, comments = list(server.posts.values()), list(server.comments.values())
+        for number in range(1, copies):
+            shift, earlier = 1000 * number, timedelta(days=30 * number)
+            for post in copy.deepcopy(posts):
+                post["id"] += shift
+                for name in ("date", "modified"):
+                    server._stamp(post, name, _earlier(post[f"{name}_gmt"], earlier))
+                server.posts[post["id"]] = post
+            for comment in copy.deepcopy(comments):
+                comment["id"] += shift
+                comment["post"] += shift
+                comment["parent"] += shift if comment["parent"] else 0
+                server._stamp(comment, "date", _earlier(comment["date_gmt"], earlier))
+                server.comments[comment["id"]] = comment
+        return server
 
     @property
     def url(self) -> str:
@@ -261,6 +286,10 @@ class WordPressServer(LocalServer):
         return 200, headers, json.dumps(shown).encode()
 
 
+def _earlier(stamp: str, by: timedelta) -> str:
+    return (gmt(stamp) - by).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _site_time(value: str) -> datetime:
     # As WP_Date_Query: a time with no offset is in the site's zone.
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -282,18 +311,42 @@ def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
             for hook in hooks:
                 hook(recorded)
             fault = self._fault(route, query)
+            drawn = server.plan.draw(route, listing=route == "posts") if server.plan else None
             if fault and fault.delay:
                 time.sleep(fault.delay)
+            if server.plan:
+                pause(drawn, server.plan)
             status, headers, body = server.answer(route, query, self.headers.get("Authorization"))
+            status, headers, body = self._drawn(drawn, route, (status, headers, body))
             length = len(body)
             if fault and fault.cut_at is None:
                 status, headers, body = fault.status, fault.headers, fault.body
                 length = len(body)
             elif fault:
                 body = body[: fault.cut_at]
+            close = fault is not None and fault.cut_at is not None
+            if status == 200 and not fault:
+                body, length, close = cut(body, drawn)
             headers = {"Content-Type": "application/json; charset=UTF-8", **headers}
-            cut = fault is not None and fault.cut_at is not None
-            self.send(status, headers, body, length=length, close=cut)
+            self.send(status, headers, body, length=length, close=close)
+
+        def _drawn(
+            self, drawn: str | None, route: str, answer: tuple[int, dict[str, str], bytes]
+        ) -> tuple[int, dict[str, str], bytes]:
+            plan = server.plan
+            if plan is None:
+                return answer
+            if drawn == "error":
+                return plan.error_status(), {"Content-Type": "text/html"}, HTML_ERROR
+            if drawn == "throttle":
+                body = error_body("rest_too_many_requests", "Too many requests.", 429)
+                return 429, {"Retry-After": str(plan.wait)}, body
+            with server.lock:
+                if drawn == "repeat" and route in server._last:
+                    return server._last[route]
+                if answer[0] == 200:
+                    server._last[route] = answer
+            return answer
 
         def _fault(self, route: str, query: dict[str, str]) -> Fault | None:
             with server.lock:

@@ -7,13 +7,10 @@ package docstring for the options.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import requests
 
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
@@ -79,9 +76,9 @@ class JsonFeedConnector:
         """Yield one page per answer of the portal, each with the cursor to resume after it.
 
         With no cursor the walk covers the whole listing and its last page is `complete`.
-        Raises `ConnectorError` when an answer is not JSON, has no list at
-        `options.items`, repeats the previous one, or the cursor is unreadable, and what
-        `HttpClient.get` raises.
+        Raises `ConnectorError` when an answer has no list at `options.items`, repeats
+        the previous one, or the cursor is unreadable, and what `HttpClient.get_json`
+        raises (an answer that is not JSON is retried there).
         """
         start = Cursor.load(cursor)
         run = _Run(start=start, cursor=start)
@@ -91,8 +88,8 @@ class JsonFeedConnector:
         while True:
             label = self.paginator.label(position)
             url, params = self.paginator.request(position, self._params(start.mark))
-            response = self.client.get(url, params=params, headers=self._headers)
-            body = _decode(response, label)
+            # A body that is not JSON is retried by the client, like a 5xx.
+            body, response = self.client.get_json(url, params=params, headers=self._headers)
             items = self._items(body, label)
             if items and items == previous:
                 raise ConnectorError(
@@ -213,17 +210,6 @@ class JsonFeedConnector:
 
 def _updated(record: ContributionRecord) -> datetime:
     return record.updated or record.created
-
-
-def _decode(response: requests.Response, label: str) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        kind = response.headers.get("Content-Type", "no content type")
-        raise ConnectorError(
-            f"{label}: the answer is not JSON ({kind}, {len(response.content)} bytes): {exc}; "
-            "the next run resumes here"
-        ) from exc
 
 
 def _count(value: Any) -> int | None:
