@@ -211,14 +211,12 @@ class SqliteExpertIndex:
         self, conn: Connection, words: list[str], query: ExpertQuery
     ) -> tuple[str, list[tuple[int, float]]]:
         """Return the match expression used and the best (doc, BM25) rows: all words
-        first, any word when too few documents have all (the store checks the audience
-        again)."""
+        first, any word when too few documents have all in the public view (the store
+        checks the audience again)."""
         quoted = [f'"{word}"' for word in words]
         expressions = [" AND ".join(quoted), " OR ".join(quoted)] if len(quoted) > 1 else quoted
         # The audience is part of the full-text match itself, and checked again below.
-        facet = "" if query.audience == Audience.INTERNAL else (
-            " AND facets : (" + " OR ".join(
-                f"aud{a}" for a in VISIBLE_AUDIENCES[query.audience]) + ")")
+        facet = _facet(query.audience)
         filtered = bool(query.sources or query.since)
         limit = CANDIDATE_DOCS * (5 if filtered else 1)
         match, ranked = "", list[Any]()
@@ -230,9 +228,25 @@ class SqliteExpertIndex:
                 f"SELECT rowid, rel FROM (SELECT rowid, -{_BM25} AS rel FROM contribution_fts "
                 "WHERE contribution_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
                 "ORDER BY rel DESC LIMIT ?", (match, self.max_scored, limit)).all())
-            if len(ranked) >= ENOUGH_DOCS:
+            if len(ranked) >= ENOUGH_DOCS and self._enough_in_public(conn, expression, query):
                 break
         return match, [(int(row[0]), float(row[1])) for row in ranked]
+
+    @staticmethod
+    def _enough_in_public(conn: Connection, expression: str, query: ExpertQuery) -> bool:
+        """Whether ENOUGH_DOCS documents of the public view match `expression`. The
+        switch from all words to any word is decided there for every audience: decided
+        in each view, the internal view (more documents) kept all words where the
+        external one fell back to any word, and found fewer people than it (issue 21:
+        29 against 54 for "medical insurance claims"); decided in the internal view, an
+        external answer would tell how many internal documents match."""
+        if query.audience != Audience.INTERNAL:
+            return True  # the external and partner views are the public view
+        public = f"{_TEXT_COLUMNS} : ({expression}){_facet(Audience.EXTERNAL)}"
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT rowid FROM contribution_fts "
+            "WHERE contribution_fts MATCH ? LIMIT ?)", (public, ENOUGH_DOCS)).scalar()
+        return int(found or 0) >= ENOUGH_DOCS
 
     def _hits(self, conn: Connection, match: str, page: list[RankedPerson],
               found: dict[int, Candidate], scope: str, topics: set[str]) -> list[ExpertHit]:
@@ -282,6 +296,13 @@ class SqliteExpertIndex:
                                 from_db_time(row[6]), row[7], 0.0)
             for row in conn.exec_driver_sql(sql, (match, *ids))
         }
+
+
+def _facet(audience: Audience) -> str:
+    """The match clause keeping the audience's documents (none for the internal view)."""
+    if audience == Audience.INTERNAL:
+        return ""
+    return " AND facets : (" + " OR ".join(f"aud{a}" for a in VISIBLE_AUDIENCES[audience]) + ")"
 
 
 def _create_generation(conn: Connection) -> None:

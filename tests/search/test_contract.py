@@ -110,6 +110,28 @@ def test_filters_by_source_and_since(community: pipeline.Services) -> None:
     assert [hit.display_name for hit in recent.hits] == ["Cust2"]
 
 
+def test_an_internal_search_never_finds_fewer_people_than_an_external_one(
+        search: pipeline.Services) -> None:
+    """Enough internal documents hold all the words, too few public ones do: the internal
+    view must not keep to all the words where the external view falls back to any word
+    (issue 21: 29 people internally, 54 externally for "medical insurance claims")."""
+    load(search, "blog", [
+        record(f"b{i}", "dana", kind="blog_post", email="dana@corp.example", day=i / 10,
+               title="Medical insurance claims", text="how medical insurance claims go")
+        for i in range(110)])
+    load(search, "forum", [
+        record(f"f{i}", f"cust{i}", kind="question", email=f"c{i}@customer.example",
+               day=i / 10, title="Claims", text="my claims are late")
+        for i in range(30)])
+    for text in ("medical insurance claims", "insurance claims", "claims"):
+        internal = _search(search, text, limit=100)
+        external = _search(search, text, Audience.EXTERNAL, limit=100)
+        assert external.total == 30, text
+        assert internal.total >= external.total, text
+        assert {h.person_id for h in external.hits} <= {h.person_id for h in internal.hits}
+        assert internal.hits[0].display_name == "Dana"
+
+
 def test_a_query_without_words_is_refused(community: pipeline.Services) -> None:
     with pytest.raises(QueryError, match="q:"):
         _search(community, "  ?! ")

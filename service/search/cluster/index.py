@@ -19,6 +19,7 @@ orders the people.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -296,9 +297,20 @@ class ClusterExpertIndex:
                 self.names.alias, dsl.candidates(words, operator, query, CANDIDATE_DOCS))
             ranked = [(int(hit["_id"]), float(hit["_score"] or 0.0))
                       for hit in response["hits"]["hits"]]
-            if len(ranked) >= ENOUGH_DOCS:
+            if len(ranked) >= ENOUGH_DOCS and self._enough_in_public(words, operator, query):
                 break
         return ranked
+
+    def _enough_in_public(self, words: list[str], operator: str, query: ExpertQuery) -> bool:
+        """As the SQLite engine: all words or any word is decided in the public view for
+        every audience, so that the internal view never finds fewer people than the
+        external one, and an external answer tells nothing of internal documents."""
+        if query.audience != Audience.INTERNAL:
+            return True
+        public = dataclasses.replace(query, audience=Audience.EXTERNAL)
+        response = self.cluster.search(self.names.alias,
+                                       dsl.enough(words, operator, public, ENOUGH_DOCS))
+        return _total(response) >= ENOUGH_DOCS
 
     def _fill(self, conn: Connection, hits: list[ExpertHit], found: dict[int, Candidate],
               words: list[str], query: ExpertQuery) -> None:
