@@ -136,3 +136,16 @@ def _fields(schema: object) -> object:
     if isinstance(schema, list):
         return [_fields(item) for item in schema]
     return schema
+
+
+def test_search_prints_did_you_mean_and_the_matched_topics(config_file: Path,
+                                                           tmp_path: Path) -> None:
+    data = tmp_path / "forum.jsonl"
+    data.write_text(_line("a1", text="medical insurance claims adjudication rules") + "\n")
+    assert _run(config_file, "import", str(data), "--source", "forum").exit_code == 0
+    result = _run(config_file, "search", "medcal insurance claims")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1:3] == ['  did you mean "medical insurance claims"?',
+                          "  matched topics: medical insurance claims"]
+    assert "did you mean" not in _run(config_file, "search", "medical insurance claims").output

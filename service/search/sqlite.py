@@ -20,6 +20,7 @@ from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, QueryError,
 from service.search.candidates import candidates, scope_of, topic_scores, visible_documents
 from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankedPerson, RankingWeights, rank
 from service.search.result_cache import ResultCache
+from service.search.suggest import corrections, spelled
 from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
@@ -172,12 +173,28 @@ class SqliteExpertIndex:
         match, found, topics = self._gather(conn, words, query, self.weights)
         ranking = rank(list(found.values()), self.weights, query.offset + query.limit)
         page = ranking[query.offset:query.offset + query.limit]
-        hits = self._hits(conn, match, page, found, scope_of(query), topics)
+        # the corrected query's topics are shown (matched topics), not ranked on
+        suggestion = self._did_you_mean(conn, words, query)
+        shown = topics | (self._query_topics(suggestion) if suggestion else set())
+        hits = self._hits(conn, match, page, found, scope_of(query), shown)
         if query.audience != Audience.INTERNAL:
             # the department comes from the internal directory
             for hit in hits:
                 hit.department = None
-        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(topics))
+        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(shown),
+                            did_you_mean=suggestion)
+
+    def _did_you_mean(self, conn: Connection, words: list[str], query: ExpertQuery
+                      ) -> str | None:
+        """The query with its misspelled words corrected (`service.search.suggest`), a word
+        being missing when no document of the query's view holds it."""
+        def missing(word: str) -> bool:
+            return conn.exec_driver_sql(
+                "SELECT 1 FROM contribution_fts WHERE contribution_fts MATCH ? LIMIT 1",
+                (f'{_TEXT_COLUMNS} : "{word}"{_facet(query.audience)}',)).first() is None
+
+        fixes = corrections(words, self.vocabulary.words, missing, STOPWORDS)
+        return spelled(query.text, fixes) if fixes else None
 
     def _query_topics(self, text_: str) -> set[str]:
         topics = self.vocabulary.from_text(text_)

@@ -132,6 +132,30 @@ def test_an_internal_search_never_finds_fewer_people_than_an_external_one(
         assert internal.hits[0].display_name == "Dana"
 
 
+def test_a_misspelled_word_gets_a_did_you_mean_and_its_matched_topics(
+        community: pipeline.Services) -> None:
+    result = _search(community, "medcal insurance claims")
+    assert result.did_you_mean == "medical insurance claims"
+    assert "medical insurance claims" in result.query_topics
+    assert result.hits[0].display_name == "Dana"
+    assert "medical insurance claims" in [t.topic for t in result.hits[0].matched_topics]
+    assert _search(community, "medical insurance claims").did_you_mean is None
+
+
+def test_did_you_mean_tells_an_external_caller_nothing_of_internal_documents(
+        community: pipeline.Services) -> None:
+    """Whether a word is misspelled is asked in the caller's view: an internal blog post
+    holding the word changes the internal suggestion, never the external one. (Scores may
+    move a little: BM25's term statistics are the whole index's.)"""
+    before = _search(community, "medcal claims", Audience.EXTERNAL)
+    load(community, "blog", [record("b7", "erin", kind="blog_post", email="erin@corp.example",
+                                    day=5, title="Medcal notes", text="medcal claims")])
+    after = _search(community, "medcal claims", Audience.EXTERNAL)
+    assert before.did_you_mean == after.did_you_mean == "medical claims"
+    assert before.query_topics == after.query_topics
+    assert _search(community, "medcal claims").did_you_mean is None
+
+
 def test_a_query_without_words_is_refused(community: pipeline.Services) -> None:
     with pytest.raises(QueryError, match="q:"):
         _search(community, "  ?! ")
