@@ -15,7 +15,7 @@ import msgspec
 
 from service import pipeline
 from service.api.scopes import ALL_SCOPES
-from service.config import ConfigError, load_config
+from service.config import Config, ConfigError, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
@@ -25,24 +25,53 @@ from service.ops.shutdown import StopOnSignal
 from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
 from service.store import clients as store_clients
+from service.store import contributions as store_contributions
 from service.store import people as store_people
 from service.store import sync as store_sync
+from service.store.db import missing_sqlite_file
 
 __all__ = ["main"]
 
 log = logging.getLogger("whoknows.cli")
 
 
+#: What to do about an empty store (search, and the `import` of an unknown source).
+LOAD_HINT = ("load the demo company with `whoknows demo`, a file of records with "
+             "`whoknows import FILE --source ID`, or the configured sources with "
+             "`whoknows sync`")
+
+
 class _State:
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
+        self._config: Config | None = None
         self._services: pipeline.Services | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
 
     @property
     def services(self) -> pipeline.Services:
         if self._services is None:
-            self._services = pipeline.open_services(load_config(self.config_path))
+            self._services = pipeline.open_services(self.config)
         return self._services
+
+    def loaded_services(self) -> pipeline.Services:
+        """The services of a store that holds contributions; a reading command on a
+        missing or empty store stops with what to run (without creating the store)."""
+        missing = missing_sqlite_file(self.config.database.url)
+        if missing is not None:
+            raise click.ClickException(f"nothing is loaded yet (no store at {missing}): "
+                                       f"{LOAD_HINT}")
+        services = self.services
+        with services.engine.connect() as conn:
+            if not store_contributions.any_contribution(conn):
+                raise click.ClickException(f"nothing is loaded yet (the store has no "
+                                           f"contributions): {LOAD_HINT}")
+        return services
 
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -305,7 +334,7 @@ def profile(state: _State, who: str, explain: bool, audience: str) -> None:
 def search(state: _State, query: str, audience: str, sources_: tuple[str, ...],
            since: datetime | None, limit: int, as_json: bool) -> None:
     """Who knows about QUERY? People ranked, with topics and evidence."""
-    services = state.services
+    services = state.loaded_services()
     result = services.index.search(ExpertQuery(
         text=query, audience=Audience(audience), sources=sources_,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit))
