@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ LOAD_HINT = ("load the demo company with `whoknows demo`, a file of records with
 
 
 class _State:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, log_format: str = "text") -> None:
         self.config_path = config_path
+        self.log_format = log_format
         self._config: Config | None = None
         self._services: pipeline.Services | None = None
 
@@ -98,7 +100,7 @@ def cli(ctx: click.Context, config_path: str | None, log_format: str) -> None:
     """whoknows: who knows what, across internal and external communities."""
     if log_format == "json":
         configure_logging("json")
-    ctx.obj = _State(config_path)
+    ctx.obj = _State(config_path, log_format)
 
 
 @cli.command()
@@ -175,17 +177,39 @@ def sync(state: _State, source_ids: tuple[str, ...], full: bool) -> None:
         for source_id in chosen:
             if stop.requested.is_set():
                 break
-            failed = _sync_one(services, source_id, full, stop) or failed
+            failed = _sync_one(services, source_id, full, stop, state.log_format) or failed
     if stop.requested.is_set():
         sys.exit(143)  # 128 + SIGTERM, as if the signal had ended the process
     if failed:
         sys.exit(1)
 
 
+class _EchoRetries(logging.Handler):
+    """Prints the HTTP client's retry warnings (what failed, the attempt, the wait) on
+    stderr while a sync runs, where no log handler is set up (the text log format)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"\n  {record.getMessage()}", err=True)
+
+
+@contextmanager
+def _retries_shown(log_format: str) -> Iterator[None]:
+    if log_format == "json":  # the JSON log on stderr has them already
+        yield
+        return
+    logger, handler = logging.getLogger("service.connectors.http"), _EchoRetries()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _sync_one(services: pipeline.Services, source_id: str, full: bool,
-              stop: StopOnSignal) -> bool:
+              stop: StopOnSignal, log_format: str = "text") -> bool:
     """Sync one source, print and log its report; return whether it failed."""
-    with click.progressbar(length=0, label=f"{source_id}", show_pos=True) as bar:
+    with _retries_shown(log_format), click.progressbar(length=0, label=f"{source_id}",
+                                             show_pos=True) as bar:
         def progress(done: int, total: int | None, bar: Any = bar) -> None:
             if total:
                 bar.length = total

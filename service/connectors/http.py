@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "USER_AGENT",
@@ -164,7 +167,7 @@ class HttpClient:
             retry=retry_if_exception_type(_RetriableError),
             sleep=self._sleep,
             reraise=True,
-            before_sleep=self._count_retry,
+            before_sleep=lambda state: self._note_retry(url, state),
         )
         try:
             return retrying(attempt)
@@ -173,8 +176,14 @@ class HttpClient:
                 f"GET {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
             ) from exc
 
-    def _count_retry(self, _state: RetryCallState) -> None:
+    def _note_retry(self, url: str, state: RetryCallState) -> None:
+        """Count the retry and say it (a WARNING on stderr: `whoknows sync` shows each
+        attempt and its wait rather than going quiet while it backs off)."""
         self._retries += 1
+        failure = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("GET %s: %s; attempt %d of %d, next in %.1f s", _redact(url), failure,
+                    state.attempt_number, self.max_attempts, wait)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -73,3 +73,19 @@ def test_a_run_that_gave_up_shows_in_sources_with_the_reason(
     feed_server.file("/feed/", "wordpress_rss2.xml")
     assert _run(config, "sync").exit_code == 0
     assert "gave up" not in _run(config, "sources").output
+
+
+def test_sync_says_each_retry_and_its_wait(tmp_path: Path, feed_server: FeedServer) -> None:
+    feed_server.reply("/feed/", status=503, headers={"Retry-After": "1"})
+    feed_server.reply("/feed/", status=503, headers={"Retry-After": "1"})
+    feed_server.file("/feed/", "wordpress_rss2.xml")
+    config = _config(tmp_path, feed_server.url("/feed/"))
+
+    result = _run(config, "sync")
+
+    assert result.exit_code == 0, result.output
+    assert "intranet-blog: 3 new" in result.output
+    lines = [line for line in result.stderr.splitlines() if "next in" in line]
+    assert len(lines) == 2, result.stderr
+    assert "HTTP 503" in lines[0] and "attempt 1 of 8, next in 1.0 s" in lines[0]
+    assert "attempt 2 of 8, next in 1.0 s" in lines[1]
