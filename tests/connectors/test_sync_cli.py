@@ -42,6 +42,7 @@ def test_sync_pulls_the_feed_once_and_search_finds_its_author(
     found = _run(config, "search", "dental claims adjudication")
     assert "Priya Raman" in found.output
     assert "medical insurance claims" in found.output
+    assert "no skipped items" in _run(config, "sources").output
 
 
 def test_a_refused_source_fails_the_run_and_shows_in_sources(
@@ -54,7 +55,7 @@ def test_a_refused_source_fails_the_run_and_shows_in_sources(
     assert "FatalSourceError" in result.output
     listing = _run(config, "sources")
     assert "gave up: FatalSourceError" in listing.output
-    assert "errors 1" in listing.output
+    assert "skipped items 1 in all runs, the newest 20" in listing.output  # its date
 
 
 def test_a_run_that_gave_up_shows_in_sources_with_the_reason(
