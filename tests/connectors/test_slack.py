@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -326,7 +325,7 @@ def test_a_sync_killed_with_sigkill_resumes_losing_and_duplicating_nothing(
         )
         clean = write_config(tmp_path / "clean.toml", tmp_path / "clean.db", source)
         crashed = write_config(tmp_path / "crashed.toml", tmp_path / "crashed.db", source)
-        _run(clean, server, tmp_path, None)
+        _run(clean, server)  # in this process: only the killed run needs its own
         threads = server.tripwire.count  # replies requests of a whole run
 
         server.tripwire.arm(threads // 2)
@@ -339,7 +338,7 @@ def test_a_sync_killed_with_sigkill_resumes_losing_and_duplicating_nothing(
         stored = len(snapshot(tmp_path / "crashed.db")["contributions"])
         assert 0 < stored < 2 * len(EXPECTED)
 
-        _run(crashed, server, tmp_path, None)
+        _run(crashed, server)
 
     want, got = snapshot(tmp_path / "clean.db"), snapshot(tmp_path / "crashed.db")
     assert got["duplicates"] == [] and len(got["contributions"]) == 2 * len(EXPECTED)
@@ -348,11 +347,16 @@ def test_a_sync_killed_with_sigkill_resumes_losing_and_duplicating_nothing(
     assert got["interactions"] == want["interactions"]
 
 
-def _run(config: Path, server: _TrippedSlack, cwd: Path, block_at: int | None) -> None:
-    server.tripwire.arm(block_at)
-    proc: subprocess.Popen[str] = start_sync(config, "slack", cwd)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+def _run(config: Path, server: _TrippedSlack) -> None:
+    server.tripwire.arm(None)
+    services = pipeline.open_services(
+        load_config(config, environ={"WHOKNOWS_TEST_SLACK_TOKEN": TOKEN}))
+    try:
+        report = pipeline.sync_source(
+            services, "slack", lambda s: build_connector(s, services.config.secrets.get(s.id)))
+    finally:
+        services.engine.dispose()
+    assert report.failed is None, report.failed
 
 
 # Configuration
