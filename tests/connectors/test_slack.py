@@ -362,17 +362,20 @@ def _run(config: Path, server: _TrippedSlack) -> None:
 # Configuration
 
 
-def test_a_configured_slack_source_builds_its_connector(tmp_path: Path) -> None:
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_example_configures_a_slack_source(tmp_path: Path) -> None:
+    section = README.read_text("utf-8").split("### Slack", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "whoknows.toml"
-    path.write_text(
-        '[[sources]]\nid = "slack-qa"\nkind = "slack"\naudience = "internal"\n'
-        'url = "https://slack.com/api"\ncredentials_env = "SLACK_BOT_TOKEN"\n'
-        '[sources.options]\nchannels = ["ask-it", "C0QA00001"]\n'
-        'accepted_reaction = "white_check_mark"\n'
-    )
+    path.write_text(example, encoding="utf-8")
+
     config = load_config(path, environ={"SLACK_BOT_TOKEN": "xoxb-1"})
+
     source = config.source("slack-qa")
-    assert source is not None
+    assert source is not None and config.secrets["slack-qa"] == "xoxb-1"
     reader = build_connector(source, config.secrets.get("slack-qa"))
     assert isinstance(reader, SlackConnector)
-    assert reader.options.channels == ("ask-it", "C0QA00001")
+    assert reader.options.channels == ("ask-it", "ask-claims", "C0QA00002")
+    assert reader.options.window_days == 30
