@@ -16,10 +16,10 @@ A request without `Authorization: Bearer <token>` gets `not_authed`, with anothe
 (`reply_count`, `latest_reply`, ...) are computed from the replies, as Slack keeps them.
 
 Tests change the workspace (`post`, `edit`, `delete`, `react`), queue `ok: false` errors
-per method (`refuse`), and draw faults from a seeded `plan` (tests/connectors/faults.py):
-a 503 with HTML, a 429 `ratelimited` with `Retry-After`, a body cut short, a slow answer,
-and a list page served again (the page before it in the same walk, as a cache would). Every
-request is recorded in `requests` as (method, query).
+(`refuse`) and 429s (`throttle`) per method, and draw faults from a seeded `plan`
+(tests/connectors/faults.py): a 503 with HTML, a 429 `ratelimited` with `Retry-After`, a
+body cut short, a slow answer, and a list page served again (the page before it in the
+same walk, as a cache would). Every request is recorded in `requests` as (method, query).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class SlackServer(LocalServer):
             cid: {m["ts"]: m for m in items} for cid, items in load("messages.json").items()
         }
         self._refusals: dict[str, list[str]] = {}
+        self._throttles: dict[str, list[int]] = {}
         self._last: dict[tuple[str, str, str], bytes] = {}
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
@@ -125,6 +126,10 @@ class SlackServer(LocalServer):
     def refuse(self, method: str, *errors: str) -> None:
         """Answer the next requests of `method` with these `ok: false` errors, in order."""
         self._refusals.setdefault(method, []).extend(errors)
+
+    def throttle(self, method: str, seconds: int, times: int = 1) -> None:
+        """Answer the next `times` requests of `method` with Slack's 429 naming `seconds`."""
+        self._throttles.setdefault(method, []).extend([seconds] * times)
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -216,6 +221,11 @@ class SlackServer(LocalServer):
         method = parts.path.removeprefix("/api/")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.requests.append((method, query))
+        if self._throttles.get(method):
+            body = json.dumps(_error("ratelimited")).encode()
+            wait = self._throttles[method].pop(0)
+            send(429, {"Content-Type": "application/json", "Retry-After": str(wait)}, body)
+            return
         kind = self.plan.draw(method, listing=method in _LISTS) if self.plan else None
         key = (method, query.get("channel", ""), query.get("ts", ""))
         if kind == "error":

@@ -174,6 +174,25 @@ def test_another_slack_error_ends_the_run_as_a_connector_error(slack: SlackServe
         list(connector(slack).pages(None))
 
 
+def test_a_429_is_retried_after_the_seconds_it_names(slack: SlackServer) -> None:
+    waits: list[float] = []
+    client = HttpClient(max_attempts=4, backoff_base=0.01, sleep=waits.append)
+    slack.throttle("conversations.history", 7, times=2)
+
+    pages = list(connector(slack, client).pages(None))
+
+    assert waits == [7.0, 7.0] and slack.count("conversations.history") == 4
+    assert len(records(pages)) == len(EXPECTED)
+
+
+def test_a_ratelimited_body_without_a_429_ends_the_run_to_be_resumed(
+    slack: SlackServer,
+) -> None:
+    slack.refuse("users.list", "ratelimited")
+    with pytest.raises(ConnectorError, match="Slack says ratelimited"):
+        list(connector(slack).pages(None))
+
+
 def test_a_list_whose_pages_always_repeat_stops_the_walk(slack: SlackServer) -> None:
     slack.plan = FaultPlan(rates=Rates(error=0, throttle=0, truncated=0, slow=0, repeat=1.0))
     with pytest.raises(ConnectorError, match="repeat a cursor"):
