@@ -223,32 +223,29 @@ def test_an_unreadable_cursor_asks_for_a_reset(slack: SlackServer) -> None:
 def test_a_sync_under_every_fault_ends_with_the_store_of_a_clean_sync(
     open_store: Callable[[str], Services],
 ) -> None:
-    with SlackServer.scaled(10) as server:
-
-        def attach(plan: FaultPlan | None) -> None:
-            server.plan = plan
-
-        figures = check_sync_under_faults(
-            FaultPlan(seed=1), attach, lambda: _faulty_connector(server), open_store, "blog",
-            EVERY_FAULT,
-        )
+    figures = _under(FaultPlan(seed=1), 10, EVERY_FAULT, open_store)
     assert figures["stored"] == 10 * len(EXPECTED)
 
 
 def test_a_burst_of_429s_is_waited_out_without_a_request_inside_the_window(
     open_store: Callable[[str], Services],
 ) -> None:
-    with SlackServer.scaled(3) as server:
-
-        def attach(plan: FaultPlan | None) -> None:
-            server.plan = plan
-
-        plan = FaultPlan(seed=2, rates=Rates(error=0, throttle=0.25, truncated=0, slow=0,
-                                             repeat=0))
-        figures = check_sync_under_faults(
-            plan, attach, lambda: _faulty_connector(server), open_store, "blog", {"throttle"}
-        )
+    rates = Rates(error=0, throttle=0.25, truncated=0, slow=0, repeat=0)
+    figures = _under(FaultPlan(seed=2, rates=rates), 3, {"throttle"}, open_store)
     assert figures["faults"]["throttle"] >= 3 and figures["retries"] >= 3
+
+
+def _under(plan: FaultPlan, copies: int, faults: set[str],
+           open_store: Callable[[str], Services]) -> dict[str, Any]:
+    """`check_sync_under_faults` against the workspace `copies` times over."""
+    with SlackServer.scaled(copies) as server:
+
+        def attach(chosen: FaultPlan | None) -> None:
+            server.plan = chosen
+
+        return check_sync_under_faults(
+            plan, attach, lambda: _faulty_connector(server), open_store, "blog", faults
+        )
 
 
 def _faulty_connector(server: SlackServer) -> SlackConnector:
