@@ -276,7 +276,7 @@ class SlackConnector:
                 _, before = part.threads.get(ts, ("", []))
                 here = {r.id for r in records}
                 gone = [(m, u) for m, u in before if f"{cid}:{m}" not in here]
-                records += _vanished(cid, ts, gone, workspace)
+                records += _vanished(cid, ts, dict(before).get(ts), gone, workspace)
                 _remember(part, ts, messages, records, self.options.window_days)
                 last = position == len(channels) and number == len(order)
                 yield Page(records, _dump_cursor(state), complete=whole and last,
@@ -451,14 +451,21 @@ def _record(message: Mapping[str, Any], cid: str, root: str, parent: str | None,
     )
 
 
-def _vanished(cid: str, thread: str, gone: list[tuple[str, str]],
+def _vanished(cid: str, thread: str, asker: str | None, gone: list[tuple[str, str]],
               workspace: _Workspace) -> list[ContributionRecord]:
-    """Deleted records for messages of the window that Slack no longer returns."""
+    """Deleted records for messages of the window that Slack no longer returns (their
+    kinds as `_map_thread` gave them)."""
     root = f"{cid}:{thread}"
+
+    def kind(ts: str, user: str) -> ContributionKind:
+        if ts == thread:
+            return ContributionKind.QUESTION
+        return ContributionKind.REPLY if user == asker else ContributionKind.ANSWER
+
     return [
         ContributionRecord(
             id=f"{cid}:{ts}",
-            kind=ContributionKind.QUESTION if ts == thread else ContributionKind.ANSWER,
+            kind=kind(ts, user),
             author=workspace.people.get(user) or AuthorRecord(id=user or "unknown"),
             created=_time(ts),
             thread=root,

@@ -267,6 +267,7 @@ def test_an_incremental_run_catches_new_edited_and_deleted_messages_and_new_repl
     slack.edit("C0QA00001", "1714700100.000200", "It's under *Forms* > Reimbursement.",
                "1714955000.000000")
     slack.delete("C0QA00001", "1714641000.000300")  # an answer
+    slack.delete("C0QA00001", "1714700200.000300")  # the asker's reply (the thanks)
     slack.delete("C0QA00002", "1714800000.000100")  # a question with answers: a tombstone
     slack.react("C0QA00001", "1714641200.000400", "heart", "U02EXPERT")
     slack.requests.clear()
@@ -280,7 +281,10 @@ def test_an_incremental_run_catches_new_edited_and_deleted_messages_and_new_repl
     assert stored["C0QA00002:1714960000.000100"][0].kind == "question"
     assert stored["C0QA00001:1714700100.000200"][0].body == "It's under *Forms* > Reimbursement."
     gone, author = stored["C0QA00001:1714641000.000300"]
-    assert gone.deleted and author.external_id == "U03HELPER"
+    assert gone.deleted and author.external_id == "U03HELPER" and gone.kind == "answer"
+    gone, author = stored["C0QA00001:1714700200.000300"]
+    assert gone.deleted and author.external_id == "U04NEWBIE" and gone.kind == "reply"
+    assert not stored["C0QA00001:1714700100.000200"][0].accepted  # thanks gone with it
     question, author = stored["C0QA00002:1714800000.000100"]
     assert question.deleted and author.external_id == "U03HELPER"
     assert stored["C0QA00001:1714641200.000400"][0].likes == 1
