@@ -11,7 +11,7 @@ The cursor is a JSON object, one entry per channel id:
 
     {"C0Q0A0001": {"ts": "1714650071.220009",        newest top-level message emitted
                    "threads": {"1714640071.220009":  each thread of the window: its
-                               ["1714650071.2", [    last activity and its messages
+                               ["1714641200.000400", [  last activity, its messages
                                  ["1714640071.220009", "U01ASKER"], ...]]}}}
 
 The window is what a run reads again: threads whose last activity lies within
@@ -28,27 +28,29 @@ the asker's first reply saying thanks or solved. Likes are the people who reacte
 message in any other way, its author left out. `edited.ts` is the update time. A question
 deleted under its answers (a tombstone) and a message gone from the window are emitted
 deleted (with the author the cursor noted and no text); a tombstone never seen alive is
-left out, its answers kept. Bots,
-joins and other subtypes are left out. Ids are `<channel>:<ts>` (a ts is unique per channel).
+left out, its answers kept. Bots, joins and other subtypes are left out. Ids are
+`<channel>:<ts>` (a ts is unique per channel).
 
 Errors: Slack answers most failures HTTP 200 with `"ok": false`. `invalid_auth`,
 `not_authed`, `token_revoked`, `missing_scope` and the like are fatal; `not_in_channel` and
 `channel_not_found` skip the channel with an error (invite the bot); any other `error` ends
 the run as a `ConnectorError` (the next run resumes). Throttles come as HTTP 429 with
 `Retry-After`, which the shared client waits out (per-method tiers are Slack's concern: one
-run sends one request at a time). A list page whose cursor repeats is taken once; the walk
-gives up after `_STALLED` pages in a row bring nothing new.
+run sends one request at a time). A list page served again is taken once; the walk gives up
+after `_STALLED` pages in a row that name a cursor already followed.
 
-Why not slack_sdk: its `WebClient` sends through urllib with retry handlers of its own (429
-and connection errors only: no 5xx, no cut-short bodies, no request budget, no counts of
-requests and retries), so it would be a second retry policy beside `HttpClient`; its
-paging iterator is a few lines that this module keeps.
+Why not slack_sdk: its `WebClient` sends through urllib and retries with handlers of its
+own (connection errors by default; 429 and 5xx handlers opt-in) that sleep inside the
+client: a second retry policy beside `HttpClient`, without its request budget, its counts
+of requests and retries, its cap on `Retry-After` or its retry of a 2xx body that is not
+JSON, and one more dependency. Its cursor iterator is the few lines of `_SlackApi.paged`.
 
 Known limits: a thread quiet for longer than `window_days` that then gets a reply is missed
 until a full run (Slack's Web API has no "changed since" listing for a bot token); so are
 edits and reactions older than the window. Reactions' `users` lists are capped by Slack, so
-likes of a much-liked message are undercounted. A 200 `ratelimited` body (not 429) ends the
-run rather than waiting.
+likes of a much-liked message are undercounted. "Thanks" is a heuristic ("thanks, but it
+still fails" accepts too; `thanks = false` turns it off). A 200 `ratelimited` body (not
+429) ends the run rather than waiting.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ _FATAL = frozenset({
 _SKIP_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
 #: Message subtypes that are someone's words (None: a plain message).
 _KEPT_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
-_THANKS = re.compile(r"\b(thanks|thank you|thx|ty|solved|that worked|works now)\b", re.I)
+_THANKS = re.compile(r"\b(thanks|thank you|thx|solved|that worked|works now)\b", re.I)
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<([^>|@#!][^>|]*)(?:\|([^>]*))?>")
 _STALLED = 3
