@@ -50,7 +50,8 @@ until a full run (Slack's Web API has no "changed since" listing for a bot token
 edits and reactions older than the window. Reactions' `users` lists are capped by Slack, so
 likes of a much-liked message are undercounted. "Thanks" is a heuristic ("thanks, but it
 still fails" accepts too; `thanks = false` turns it off). A 200 `ratelimited` body (not
-429) ends the run rather than waiting.
+429) ends the run rather than waiting. Every run reads all of `users.list` (Tier 2, about
+20 pages a minute: a workspace of 10,000 people costs some 50 requests a run).
 """
 
 from __future__ import annotations
