@@ -28,7 +28,6 @@ import base64
 import copy
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -293,8 +292,3 @@ def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
 
     return SlackHandler
 
-
-def serve(copies: int = 1) -> Iterator[SlackServer]:
-    """A started server for a fixture (stopped after the test)."""
-    with (SlackServer.scaled(copies) if copies > 1 else SlackServer()) as server:
-        yield server
