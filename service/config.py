@@ -34,7 +34,7 @@ __all__ = [
     "load_config",
 ]
 
-SourceKind = Literal["rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "push"]
+SourceKind = Literal["rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "slack", "push"]
 AudienceName = Literal["internal", "external", "partner"]
 
 DEFAULT_CONFIG_FILE = "whoknows.toml"
