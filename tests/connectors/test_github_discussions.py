@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import random
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +25,16 @@ from service.connectors.http import HttpClient
 from service.model import ContributionKind, ContributionRecord
 from service.store import sync as store_sync
 from service.store.schema import contributions
+from tests.connectors.crashsite import (
+    Tripwire,
+    _quiet_about_killed_clients,
+    start_sync,
+    write_config,
+)
+from tests.connectors.crashsite import snapshot as crash_snapshot
 from tests.connectors.faults import FaultPlan, Rates
-from tests.connectors.github_server import GitHubServer
+from tests.connectors.github_server import GitHubServer, _shifted
+from tests.connectors.test_crash import SEED
 from tests.connectors.test_under_faults import check_sync_under_faults
 
 TOKEN = "ghs_installation0token0for0tests"
@@ -330,3 +344,83 @@ def test_bad_options_are_refused_naming_the_key(options: dict[str, Any], key: st
 def test_an_unreadable_cursor_asks_for_a_reset(repo: GitHubServer) -> None:
     with pytest.raises(ConnectorError, match="not a GitHub Discussions cursor"):
         list(connect(repo).pages('{"updated_at": "yesterday"}'))
+
+
+# A sync killed with SIGKILL (the pattern of tests/connectors/test_crash.py)
+
+
+class TrippedGitHub(GitHubServer):
+    """`GitHubServer` whose list queries go through a `Tripwire`."""
+
+    def __init__(self, tripwire: Tripwire, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tripwire = tripwire
+        _quiet_about_killed_clients(self)
+
+    def answer(self, body: dict[str, Any], headers: Any) -> tuple[int, dict[str, str], Any]:
+        if "repository(" not in str(body.get("query")):
+            return super().answer(body, headers)
+        self.tripwire.enter()
+        try:
+            return super().answer(body, headers)
+        finally:
+            self.tripwire.leave()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_sync_killed_mid_walk_resumes_losing_and_duplicating_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHOKNOWS_TEST_GH_TOKEN", TOKEN)
+    tripwire = Tripwire()
+    rng = random.Random(SEED)
+    with TrippedGitHub(tripwire, token=TOKEN) as server:
+        for number in range(1, 4):  # twelve discussions, six list pages of two
+            for original in list(server.discussions.values())[:4]:
+                item = _shifted(copy.deepcopy(original), number)
+                server.discussions[item["id"]] = item
+        block = (
+            f'[[sources]]\nid = "gh"\nkind = "github_discussions"\naudience = "external"\n'
+            f'url = "{server.url}"\ncredentials_env = "WHOKNOWS_TEST_GH_TOKEN"\n'
+            '[sources.options]\nrepository = "octo-org/octo-repo"\nper_page = 2\n'
+        )
+        configs = {
+            name: write_config(tmp_path / f"{name}.toml", tmp_path / f"{name}.db", block)
+            for name in ("clean", "crashed")
+        }
+
+        def run(name: str, block_at: int | None) -> subprocess.Popen[str]:
+            tripwire.arm(block_at)
+            return start_sync(configs[name], "gh", tmp_path)
+
+        def kill(proc: subprocess.Popen[str]) -> None:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+            tripwire.release()
+
+        def finish(proc: subprocess.Popen[str]) -> None:
+            out, _ = proc.communicate(timeout=60)
+            tripwire.release()
+            assert proc.returncode == 0, out
+
+        finish(run("clean", None))
+        first_kill, delay = rng.randint(2, 6), rng.uniform(0.0, 0.03)
+        print(f"WHOKNOWS_CRASH_SEED={SEED}: kill at list page {first_kill}, then {delay:.3f} s")
+        proc = run("crashed", first_kill)
+        assert tripwire.wait(tripwire.is_blocking, lambda: proc.poll() is None)
+        kill(proc)
+        total = len(crash_snapshot(tmp_path / "clean.db")["contributions"])
+        assert 0 < len(crash_snapshot(tmp_path / "crashed.db")["contributions"]) < total
+        proc = run("crashed", 3)
+        if tripwire.wait(lambda: tripwire.answered >= 1, lambda: proc.poll() is None):
+            time.sleep(delay)
+            kill(proc)
+        else:
+            finish(proc)
+        finish(run("crashed", None))
+
+    want, got = crash_snapshot(tmp_path / "clean.db"), crash_snapshot(tmp_path / "crashed.db")
+    assert got["duplicates"] == [] and len(got["contributions"]) == total == 48
+    for part in ("contributions", "identities", "interactions", "cursors", "people"):
+        assert got[part] == want[part], part
