@@ -64,7 +64,6 @@ from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["GitHubDiscussionsConnector"]
 
-DEFAULT_URL = "https://api.github.com/graphql"
 OPTIONS = ("repository", "per_page")
 _NESTED = 50  # comments per discussion, replies per comment, in one query
 _STALLED = 5  # list answers in a row that repeat the last page (a cache) before giving up
@@ -143,8 +142,12 @@ def _settings(source: SourceConfig) -> _Settings:
     per_page = source.options.get("per_page", 25)
     if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 100:
         raise ConfigError(f"{where}: options.per_page: must be 1 to 100")
-    url = (source.url or DEFAULT_URL).rstrip("/")
-    return _Settings(url, parts[0].strip(), parts[1].strip(), per_page)
+    if not source.url:
+        raise ConfigError(
+            f"{where}: url: required (the GraphQL endpoint: https://api.github.com/graphql, "
+            "or https://<host>/api/graphql on GitHub Enterprise Server)"
+        )
+    return _Settings(source.url.rstrip("/"), parts[0].strip(), parts[1].strip(), per_page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +214,7 @@ class GitHubDiscussionsConnector:
     """Reads one repository's discussions; `pages(cursor)` yields the discussions updated
     since `cursor`, a list page each, with all their comments and replies.
 
-    `source.url` is the GraphQL endpoint (default `https://api.github.com/graphql`);
+    `source.url` is the GraphQL endpoint (`https://api.github.com/graphql`);
     `options.repository` is "owner/name", `options.per_page` the discussions per list page
     (1-100, default 25). `credentials` is a token sent as a bearer: a personal access token
     or a GitHub App installation token (the caller mints it; it lasts an hour). `client`

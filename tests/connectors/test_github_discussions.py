@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
 from service import pipeline
-from service.config import ConfigError, SourceConfig
+from service.config import ConfigError, SourceConfig, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError, FatalSourceError, Page
 from service.connectors.github_discussions import GitHubDiscussionsConnector
@@ -313,16 +314,11 @@ def test_secondary_limit_bursts_are_waited_out_both_as_403_and_429(
 # Configuration
 
 
-def test_the_source_is_built_from_its_kind_with_a_default_endpoint() -> None:
-    config = SourceConfig(
-        id="gh",
-        kind="github_discussions",
-        audience="external",
-        options={"repository": "octo-org/octo-repo"},
-    )
-    connector = build_connector(config, TOKEN)
-    assert isinstance(connector, GitHubDiscussionsConnector)
-    assert connector._settings.url == "https://api.github.com/graphql"
+def test_the_source_is_built_from_its_kind_and_needs_its_endpoint(repo: GitHubServer) -> None:
+    assert isinstance(build_connector(source(repo), TOKEN), GitHubDiscussionsConnector)
+    no_url = msgspec.structs.replace(source(repo), url=None)
+    with pytest.raises(ConfigError, match="url: required"):
+        build_connector(no_url, TOKEN)
 
 
 @pytest.mark.parametrize(
@@ -336,7 +332,9 @@ def test_the_source_is_built_from_its_kind_with_a_default_endpoint() -> None:
     ],
 )
 def test_bad_options_are_refused_naming_the_key(options: dict[str, Any], key: str) -> None:
-    config = SourceConfig(id="gh", kind="github_discussions", audience="external", options=options)
+    config = SourceConfig(
+        id="gh", kind="github_discussions", audience="external", url="http://x", options=options
+    )
     with pytest.raises(ConfigError, match=key):
         GitHubDiscussionsConnector(config)
 
@@ -424,3 +422,21 @@ def test_a_sync_killed_mid_walk_resumes_losing_and_duplicating_nothing(
     assert got["duplicates"] == [] and len(got["contributions"]) == total == 48
     for part in ("contributions", "identities", "interactions", "cursors", "people"):
         assert got[part] == want[part], part
+
+
+def test_the_readme_example_loads_and_syncs_with_its_token(
+    repo: GitHubServer, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = readme.split("### GitHub Discussions", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config_file = tmp_path / "whoknows.toml"
+    config_file.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/w.db"\n\n{example}')
+
+    config = load_config(config_file, environ={"OCTO_GITHUB_TOKEN": TOKEN})
+    configured = config.source("octo-discussions")
+    assert configured is not None and configured.kind == "github_discussions"
+    local = msgspec.structs.replace(configured, url=repo.url)  # the same source, served here
+    connector = build_connector(local, config.secrets.get("octo-discussions"))
+
+    assert set(by_id(list(connector.pages(None)))) == set(repo.expected())
