@@ -35,7 +35,9 @@ Rate limits: every query asks `rateLimit { remaining resetAt }`; when it reaches
 resumes the walk). The secondary limit (403 or 429 with `Retry-After`, or a 403 with
 `X-RateLimit-Remaining: 0` naming `X-RateLimit-Reset`) is waited out by the shared client.
 
-Known limits: a discussion deleted (or moved to another repository) vanishes from the list,
+Known limits: an edited comment or reply is taken to bump its discussion as a new one does
+(the local test server does so); one that does not arrives with the next change or the next
+full run. A discussion deleted (or moved to another repository) vanishes from the list,
 so only a full run flags it, with its comments; so does a comment deleted without leaving a
 `deletedAt` placeholder. Upvotes and reactions do not bump `updatedAt`: they arrive with the
 discussion's next change or the next full run.
@@ -292,7 +294,6 @@ class GitHubDiscussionsConnector:
                     _Cursor(done).dump(),
                     complete=cursor is None and not errors,
                     errors=errors,
-                    total=_int(listing.get("totalCount")),
                 )
                 return
             stalled = stalled + 1 if end == after else 0
@@ -306,7 +307,6 @@ class GitHubDiscussionsConnector:
                 records,
                 _Cursor(state.done, after, top).dump(),
                 errors=errors,
-                total=_int(listing.get("totalCount")),
             )
 
     def _discussion(self, node: Item) -> list[ContributionRecord]:

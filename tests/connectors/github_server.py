@@ -77,6 +77,7 @@ class GitHubServer(LocalServer):
         self._reset_at: float | None = None
         self.plan: FaultPlan | None = None
         self.violations: list[str] = []
+        self.throttled: list[int] = []  # the statuses secondary-limit answers went out with
         self.requests: list[tuple[str, Item]] = []
         self.discussions: dict[str, Item] = {
             d["id"]: d for d in json.loads((FIXTURES / "discussions.json").read_text("utf-8"))
@@ -343,6 +344,7 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
                 return
             if kind == "throttle" and plan:
                 status = 403 if len(plan.log) % 2 else 429
+                server.throttled.append(status)
                 headers = {"Content-Type": "application/json", "Retry-After": str(plan.wait)}
                 self.send(status, headers, json.dumps(_SECONDARY).encode())
                 return

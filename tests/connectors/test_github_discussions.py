@@ -183,8 +183,8 @@ def test_an_incremental_run_catches_new_edited_and_deleted_items(
     assert rows[new].body == "Try uv: its cache is global."
     assert rows["DC_kwDOHq0033"].body == "Fixed in 2.0.2, not 2.0.1."
     assert rows["DC_kwDOHq0021"].deleted
-    # Three discussions bumped, two a page: the walk reads two pages and stops at the third
-    # page's first discussion... which is the unchanged one, below the cursor.
+    # Three discussions bumped to the head, two a page: both pages are read; the unchanged
+    # one, at the cursor's time and id, is passed over. The next run stops on page 1.
     assert [k for k, _ in repo.requests] == ["list", "list"]
     again = sync(services, connect(repo))
     assert again.batch.changed_ids == []
@@ -309,6 +309,7 @@ def test_secondary_limit_bursts_are_waited_out_both_as_403_and_429(
             plan, attach, lambda: connect(server), open_store, "forum", {"throttle"}
         )
     assert plan.counts()["throttle"] >= 3 and plan.violations == []
+    assert set(server.throttled) == {403, 429}
 
 
 # Configuration
