@@ -156,6 +156,14 @@ class GitHubServer(LocalServer):
         with self._lock:
             del self.discussions[discussion_id]
 
+    def spend_elsewhere(self, seconds: float) -> None:
+        """Another client with the same token spends the rest of the limit, back in
+        `seconds` (rounded up to GitHub's whole seconds)."""
+        with self._lock:
+            self.remaining = 0
+            wall = math.ceil(time.time() + seconds)
+            self._reset_at = time.monotonic() + (wall - time.time())
+
     def add_replies(self, discussion_id: str, comment_id: str | None, count: int) -> None:
         for number in range(count):
             self.add_comment(discussion_id, f"more {number}", reply_to=comment_id)

@@ -262,6 +262,21 @@ def test_a_spent_primary_rate_limit_is_waited_out_until_its_reset(repo: GitHubSe
     assert len(repo.requests) == 5 and len(waits) == 1 and 0 < waits[0] <= 2
 
 
+def test_a_limit_spent_by_another_client_is_waited_out_from_the_403s_headers(
+    repo: GitHubServer,
+) -> None:
+    pages = connect(repo).pages(None)
+    first = next(pages)
+    repo.spend_elsewhere(0.2)
+    started = time.monotonic()
+
+    rest = list(pages)
+
+    assert set(by_id([first, *rest])) == set(repo.expected())
+    # The one refused query could not be foreseen; the retry waited for X-RateLimit-Reset.
+    assert len(repo.violations) == 1 and time.monotonic() - started >= 0.2
+
+
 def test_a_rate_limit_resetting_too_late_stops_the_run_before_asking(repo: GitHubServer) -> None:
     repo.limit = repo.remaining = 1
     repo.reset_seconds = 3600
