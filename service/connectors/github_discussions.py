@@ -256,6 +256,7 @@ class GitHubDiscussionsConnector:
         state = _Cursor.load(cursor)
         top = state.top or _Mark()
         after, stalled = state.after, 0
+        whole = cursor is None  # a skipped discussion was not seen: no deletions
         while True:
             variables = {
                 "owner": self._settings.owner,
@@ -284,6 +285,7 @@ class GitHubDiscussionsConnector:
                     records += self._discussion(node)
                 except _Unmappable as exc:
                     errors.append(f"discussion {node.get('number')} skipped: {exc}")
+            whole = whole and not errors
             info = listing.get("pageInfo") or {}
             end = info.get("endCursor")
             last = behind or not info.get("hasNextPage") or not end
@@ -292,7 +294,7 @@ class GitHubDiscussionsConnector:
                 yield Page(
                     records,
                     _Cursor(done).dump(),
-                    complete=cursor is None and not errors,
+                    complete=whole,
                     errors=errors,
                 )
                 return

@@ -456,3 +456,13 @@ def test_the_readme_example_loads_and_syncs_with_its_token(
     connector = build_connector(local, config.secrets.get("octo-discussions"))
 
     assert set(by_id(list(connector.pages(None)))) == set(repo.expected())
+
+
+def test_a_run_that_skipped_a_discussion_flags_no_deletions(repo: GitHubServer) -> None:
+    repo.discussions["D_kwDOHq0004"]["createdAt"] = "not a time"  # on the first list page
+
+    pages = list(connect(repo).pages(None))
+
+    assert "D_kwDOHq0004" not in by_id(pages)
+    assert any("discussion 4 skipped" in e for p in pages for e in p.errors)
+    assert not any(page.complete for page in pages)
