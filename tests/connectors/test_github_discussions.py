@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import random
@@ -34,7 +33,7 @@ from tests.connectors.crashsite import (
 )
 from tests.connectors.crashsite import snapshot as crash_snapshot
 from tests.connectors.faults import FaultPlan, Rates
-from tests.connectors.github_server import GitHubServer, _shifted
+from tests.connectors.github_server import GitHubServer
 from tests.connectors.test_crash import SEED
 from tests.connectors.test_under_faults import check_sync_under_faults
 
@@ -388,11 +387,8 @@ def test_a_sync_killed_mid_walk_resumes_losing_and_duplicating_nothing(
     monkeypatch.setenv("WHOKNOWS_TEST_GH_TOKEN", TOKEN)
     tripwire = Tripwire()
     rng = random.Random(SEED)
-    with TrippedGitHub(tripwire, token=TOKEN) as server:
-        for number in range(1, 4):  # twelve discussions, six list pages of two
-            for original in list(server.discussions.values())[:4]:
-                item = _shifted(copy.deepcopy(original), number)
-                server.discussions[item["id"]] = item
+    # Sixteen discussions, 48 items, eight list pages of two.
+    with TrippedGitHub.scaled(4, tripwire=tripwire, token=TOKEN) as server:
         block = (
             f'[[sources]]\nid = "gh"\nkind = "github_discussions"\naudience = "external"\n'
             f'url = "{server.url}"\ncredentials_env = "WHOKNOWS_TEST_GH_TOKEN"\n'
@@ -419,7 +415,7 @@ def test_a_sync_killed_mid_walk_resumes_losing_and_duplicating_nothing(
             assert proc.returncode == 0, out
 
         finish(run("clean", None))
-        first_kill, delay = rng.randint(2, 6), rng.uniform(0.0, 0.03)
+        first_kill, delay = rng.randint(2, 8), rng.uniform(0.0, 0.03)
         print(f"WHOKNOWS_CRASH_SEED={SEED}: kill at list page {first_kill}, then {delay:.3f} s")
         proc = run("crashed", first_kill)
         assert tripwire.wait(tripwire.is_blocking, lambda: proc.poll() is None)
