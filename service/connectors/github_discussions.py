@@ -39,7 +39,8 @@ Known limits: an edited comment or reply is taken to bump its discussion as a ne
 (the local test server does so); one that does not arrives with the next change or the next
 full run. A discussion deleted (or moved to another repository) vanishes from the list,
 so only a full run flags it, with its comments; so does a comment deleted without leaving a
-`deletedAt` placeholder. Upvotes and reactions do not bump `updatedAt`: they arrive with the
+`deletedAt` placeholder. Upvotes, reactions and a newly chosen answer are not counted on to
+bump `updatedAt` (not checked against GitHub): they are sure to arrive only with the
 discussion's next change or the next full run.
 
 Why plain requests through `HttpClient` and not a GraphQL client (gql): the API is one
