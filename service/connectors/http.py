@@ -128,9 +128,7 @@ class HttpClient:
         Returns the response when its status is 2xx or 304 (redirects are followed).
         Raises `FatalSourceError`, `RetryExhaustedError` or `ConnectorError` (see above).
         """
-        return self._retrying(
-            f"GET {url}", lambda: self._attempt(url, params, headers, throttled)
-        )
+        return self._retrying(url, lambda: self._attempt(url, params, headers, throttled))
 
     def post_json(
         self,
@@ -179,9 +177,9 @@ class HttpClient:
                     "short, or a login page?)"
                 ) from exc
 
-        return self._retrying(("GET" if body is None else "POST") + " " + url, attempt)
+        return self._retrying(url, attempt, "GET" if body is None else "POST")
 
-    def _retrying(self, url: str, attempt: Callable[[], _T]) -> _T:
+    def _retrying(self, url: str, attempt: Callable[[], _T], method: str = "GET") -> _T:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
@@ -194,7 +192,7 @@ class HttpClient:
             return retrying(attempt)
         except _RetriableError as exc:
             raise RetryExhaustedError(
-                f"{_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
+                f"{method} {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
             ) from exc
 
     def _count_retry(self, _state: RetryCallState) -> None:
