@@ -34,7 +34,10 @@ __all__ = [
     "load_config",
 ]
 
-SourceKind = Literal["rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "slack", "push"]
+SourceKind = Literal[
+    "rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "slack", "github_discussions",
+    "push",
+]
 AudienceName = Literal["internal", "external", "partner"]
 
 DEFAULT_CONFIG_FILE = "whoknows.toml"

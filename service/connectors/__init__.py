@@ -35,6 +35,10 @@ def build_connector(source: SourceConfig, credentials: str | None = None) -> Con
         from service.connectors.slack import SlackConnector
 
         return SlackConnector(source, credentials=credentials)
+    if source.kind == "github_discussions":
+        from service.connectors.github_discussions import GitHubDiscussionsConnector
+
+        return GitHubDiscussionsConnector(source, credentials=credentials)
     raise ConfigError(
         f"source {source.id!r}: kind {source.kind!r} has no connector to pull "
         "with (push sources receive records through import or the API)"
