@@ -34,7 +34,9 @@ __all__ = [
     "load_config",
 ]
 
-SourceKind = Literal["rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "push"]
+SourceKind = Literal[
+    "rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "confluence", "push"
+]
 AudienceName = Literal["internal", "external", "partner"]
 
 DEFAULT_CONFIG_FILE = "whoknows.toml"
