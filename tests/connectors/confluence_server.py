@@ -266,7 +266,7 @@ class ConfluenceServer(LocalServer):
 
     def rate_headers(self) -> tuple[dict[str, str], bool]:
         """The rate-limit headers for the next answer, and whether it is over the limit."""
-        limit, seconds = self.rate_limit or (1000, 60.0)
+        limit, seconds = self.rate_limit or (1_000_000, 60.0)
         now = time.time()
         reset_at, used = self._window
         if now >= reset_at:
@@ -385,3 +385,41 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
             return None
 
     return ConfluenceHandler
+
+
+def bench(copies: int, limit: int, runs: int) -> None:
+    """Print items/s of full passes (`pages(None)`, nothing stored) against the fixture
+    wiki `copies` times over, with likes and without."""
+    from service.config import SourceConfig
+    from service.connectors.confluence import ConfluenceConnector
+    from service.connectors.http import HttpClient
+
+    with ConfluenceServer.scaled(copies) as server:
+        for likes in (True, False):
+            options = {"limit": limit, "likes": likes}
+            source = SourceConfig(
+                id="wiki", kind="confluence", audience="internal", url=server.url, options=options
+            )
+            timings, items, requests = [], 0, 0
+            for _ in range(runs + 1):  # the first warms up
+                client = HttpClient(max_requests=None)
+                started = time.perf_counter()
+                items = sum(len(p.records) for p in ConfluenceConnector(source, client).pages(None))
+                timings.append(time.perf_counter() - started)
+                requests = client.requests_made
+            best = sorted(timings[1:])[len(timings[1:]) // 2]
+            print(
+                f"likes={likes}: {items} items, {requests} requests, median {best:.2f} s, "
+                f"{items / best:,.0f} items/s"
+            )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=bench.__doc__)
+    parser.add_argument("--copies", type=int, default=50)
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    arguments = parser.parse_args()
+    bench(arguments.copies, arguments.limit, arguments.runs)
