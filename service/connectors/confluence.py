@@ -306,10 +306,11 @@ class ConfluenceConnector:
                 yield Page(records, state.dump(), errors=errors)
                 errors = []
         for listing in _LISTINGS:
-            if state.walk and state.walk[0] == listing.route:
-                answers = self._walk_up(listing, state.walk[1])
+            if state.walk and state.walk[0] == listing.route:  # resumed, oldest change first
+                answers = self._api.walk(state.walk[1], None)
             elif listing.route not in state.since:
-                answers = self._walk_up(listing, None)
+                params = self._list_params(listing, "modified-date")
+                answers = self._api.walk(f"/api/v2/{listing.route}", params)
             else:
                 answers = self._walk_down(listing, state.since[listing.route])
             for items, following in answers:
@@ -332,16 +333,6 @@ class ConfluenceConnector:
             if self.options.spaces:
                 params["space-id"] = ",".join(sorted(self._spaces))
         return params
-
-    def _walk_up(
-        self, listing: _Listing, start: str | None
-    ) -> Iterator[tuple[list[Any], str | None]]:
-        """Oldest change first from `start` (a next link; None: the beginning), one answer
-        at a time with the link after it."""
-        if start:
-            return self._api.walk(start, None)
-        params = self._list_params(listing, "modified-date")
-        return self._api.walk(f"/api/v2/{listing.route}", params)
 
     def _walk_down(
         self, listing: _Listing, since: datetime
@@ -469,10 +460,6 @@ class ConfluenceConnector:
         likers: list[str],
         deleted: bool,
     ) -> ContributionRecord:
-        version = item.get("version") or {}
-        created = _time(item.get("createdAt"))
-        if created is None and _version(item) == 1:
-            created = updated
         author_id = _author_id(item)
         if author_id is None:
             raise _Unmappable("it names no author")
@@ -484,7 +471,7 @@ class ConfluenceConnector:
             id=f"{listing.prefix}-{item['id']}",
             kind=listing.kind,
             author=self._author(author_id),
-            created=created or _time(version.get("createdAt")) or updated,
+            created=_time(item.get("createdAt")) or updated,
             updated=updated,
             text=_storage_text(body) if isinstance(body, str) else "",
             url=base + webui if isinstance(webui, str) else None,
