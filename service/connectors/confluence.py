@@ -50,7 +50,8 @@ are retried by the shared client (`Retry-After` waited exactly); an answer with
 Known limits: a change that makes no new version (a like, a label, a page restored from
 the trash, a permission change) waits for the item's next edit or a full run; so do
 comments of trashed content. Labels are not read. Likes cost a request an item. An
-incremental walk holds what changed in memory before yielding it.
+incremental walk holds what changed in memory before yielding it. A 429 that names only
+`X-RateLimit-Reset` (no `Retry-After`) is retried after the client's own backoff.
 
 Options: `limit` (items a request, 1-250, default 100), `spaces` (space keys; default all
 the credentials see), `likes`, `emails`, `trash` (each default true).
