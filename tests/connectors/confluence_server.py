@@ -15,7 +15,8 @@ Knobs: `basic` ("e-mail:API token") and `bearer` (an OAuth access token): when e
 set, a request needs one of them, else HTTP 401 in the v2 error format; `can_look_up_users`
 (403 on the user lookup when false); `rate_limit = (requests, seconds)`: after that many
 requests Remaining is 0 until the reset, and a request before it is recorded in
-`early` and answered 429 with `Retry-After`; `fault(...)` (scripted answers, as the
+`early` and answered 429 with `Retry-After`; `prefix` (served under the OAuth gateway's
+`/ex/confluence/<cloud id>`); `fault(...)` (scripted answers, as the
 WordPress server's); `on_request(hook)`. Changes move the clock (`now`) a minute:
 `add`, `edit` (a new version), `trash`, `like`. A seeded `plan` (faults.py) draws faults;
 its repeats serve a listing's previous answer of the same walk again (its `next` leads back
@@ -87,6 +88,9 @@ class ConfluenceServer(LocalServer):
         self.hooks: list[Callable[[Recorded], None]] = []
         self.plan: FaultPlan | None = None
         self.tripwire: Any = None
+        #: Served under this path, as Atlassian's OAuth gateway serves a site
+        #: (`/ex/confluence/<cloud id>`); `_links.next` still starts with /wiki.
+        self.prefix = ""
         self._last: dict[tuple[str, ...], Answer] = {}
         self._window: tuple[float, int] = (0.0, 0)  # (reset at, requests in it)
         self.lock = threading.RLock()
@@ -118,7 +122,7 @@ class ConfluenceServer(LocalServer):
     @property
     def url(self) -> str:
         """The wiki root, as a source's `url` names it."""
-        return self.origin + "/wiki"
+        return self.origin + self.prefix + "/wiki"
 
     def fault(self, route: str, times: int = 1, **fault: Any) -> None:
         """Answer the next `times` matching requests to `route` ("api/v2/pages") so."""
@@ -299,7 +303,7 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
     class ConfluenceHandler(Handler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
-            route = parts.path.removeprefix("/wiki/")
+            route = parts.path.removeprefix(server.prefix + "/wiki/")
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
             recorded = Recorded(route, query, dict(self.headers))
             with server.lock:

@@ -372,6 +372,20 @@ def test_oauth_access_token_goes_as_bearer(wiki: ConfluenceServer) -> None:
     }
 
 
+def test_through_the_oauth_gateway_next_links_resolve_under_the_cloud_id(
+    wiki: ConfluenceServer,
+) -> None:
+    wiki.basic, wiki.bearer = None, "oauth-token"
+    wiki.prefix = "/ex/confluence/1324a887-45db-1bf4-1e99-ef0ff456d421"
+    assert wiki.url.endswith("/ex/confluence/1324a887-45db-1bf4-1e99-ef0ff456d421/wiki")
+
+    pages = list(connector(wiki, "oauth-token", limit=2).pages(None))
+
+    assert sorted(by_id(pages)) == ALL_IDS
+    followed = [r for r in wiki.requests if "cursor" in r.query]
+    assert followed and all(r.route.startswith("api/v2/") for r in followed)
+
+
 def test_refused_credentials_are_fatal_without_retrying(wiki: ConfluenceServer) -> None:
     with pytest.raises(FatalSourceError, match="HTTP 401"):
         list(connector(wiki, "whoknows-sync@example.com:revoked").pages(None))
