@@ -181,7 +181,10 @@ class _Cursor:
         since = dict(self.since)
         if newest is not None and (route not in since or newest > since[route]):
             since[route] = newest
-        return _Cursor(since, (route, walk) if walk else None)
+        if walk:
+            return _Cursor(since, (route, walk))
+        # another listing's walk, not resumed yet, stays
+        return _Cursor(since, self.walk if self.walk and self.walk[0] != route else None)
 
 
 class _ConfluenceApi:

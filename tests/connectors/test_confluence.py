@@ -351,6 +351,29 @@ def test_an_item_edited_during_a_full_pass_is_stored_once_in_its_last_version(
     assert rows["page-33001"]["body"] == "Replay from the offset."
 
 
+def test_a_resumed_walk_is_kept_while_the_listings_before_it_yield_changes(
+    wiki: ConfluenceServer,
+) -> None:
+    pages = list(connector(wiki, limit=2, likes=False).pages(None))
+    mid_pages = pages[1].cursor  # the pages' walk after its first answer
+    wiki.edit("blogposts", "65601", "<p>Now with appeals.</p>")
+    before = len(wiki.requests)
+
+    resumed = list(connector(wiki, limit=2, likes=False).pages(mid_pages))
+
+    assert json.loads(resumed[0].cursor or "")["walk"]["listing"] == "pages"
+    listed = [r for r in wiki.requests[before:] if r.route == "api/v2/pages"]
+    assert [("cursor" in r.query, r.query.get("sort")) for r in listed][1:] == [
+        (True, "modified-date")
+    ]
+    assert [r.id for r in records(resumed)][:4] == [
+        "blogpost-65602",
+        "blogpost-65601",
+        "page-33101",
+        "page-33102",
+    ]  # the blog post sharing the newest time read again, the edited one, the walk on
+
+
 # Authentication
 
 
