@@ -26,7 +26,7 @@ from service.store.schema import contributions
 from service.store.sync import get_cursor
 from tests.connectors import crashsite
 from tests.connectors.confluence_server import ConfluenceServer, error_body
-from tests.connectors.faults import FaultPlan
+from tests.connectors.faults import FaultPlan, Rates
 from tests.connectors.test_stackexchange import snapshot
 
 TOKEN = "whoknows-sync@example.com:ATATT3xFfGF0T4qZ9exampletoken"
@@ -60,6 +60,12 @@ def connector(
     )
     client = client or HttpClient(timeout=5.0, max_attempts=5, backoff_base=0.01)
     return ConfluenceConnector(source, client, credentials)
+
+
+def only(**rates: float) -> Rates:
+    """A fault plan's rates with nothing but `rates`."""
+    quiet = {"error": 0.0, "throttle": 0.0, "truncated": 0.0, "slow": 0.0, "repeat": 0.0}
+    return Rates(**{**quiet, **rates})
 
 
 def records(pages: list[Page]) -> list[ContributionRecord]:
@@ -260,7 +266,7 @@ def test_throttle_bursts_are_waited_out_without_a_request_inside_the_window(
 ) -> None:
     clean, faulty = open_store("clean"), open_store("faulty")
     assert sync(clean, connector(wiki, limit=4)).failed is None
-    wiki.plan = FaultPlan(seed=2, rates=replace_rates(throttle=0.3))
+    wiki.plan = FaultPlan(seed=2, rates=only(throttle=0.3))
 
     report = sync(faulty, connector(wiki, client=HttpClient(timeout=2.0), limit=4))
 
@@ -268,13 +274,6 @@ def test_throttle_bursts_are_waited_out_without_a_request_inside_the_window(
     assert wiki.plan.counts()["throttle"] >= 3
     assert wiki.plan.violations == []
     assert snapshot(faulty) == snapshot(clean)
-
-
-def replace_rates(**rates: float) -> Any:
-    from tests.connectors.faults import Rates
-
-    quiet = {"error": 0.0, "throttle": 0.0, "truncated": 0.0, "slow": 0.0, "repeat": 0.0}
-    return Rates(**{**quiet, **rates})
 
 
 def test_an_exhausted_rate_limit_waits_for_its_reset(wiki: ConfluenceServer) -> None:
@@ -447,7 +446,7 @@ def test_unknown_space_is_fatal(wiki: ConfluenceServer) -> None:
 
 
 def test_a_listing_that_keeps_answering_the_same_page_gives_up(wiki: ConfluenceServer) -> None:
-    wiki.plan = FaultPlan(seed=1, rates=replace_rates(repeat=1.0))
+    wiki.plan = FaultPlan(seed=1, rates=only(repeat=1.0))
 
     with pytest.raises(ConnectorError, match="lead back to the page just read"):
         list(connector(wiki, limit=1, likes=False).pages(None))
