@@ -24,15 +24,19 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r requirements/uv.txt
 
+# uv prints nothing with --quiet (without it, a line per package): say what the wait is
+WAIT = about 20 s the first time (downloads), a second after that
+
 venv: $(BIN)/uv
-	@echo "installing the locked dependencies (uv.lock)"
+	@echo "installing whoknows and its locked dependencies (uv.lock): $(WAIT)"
 	$(SYNC)
 
 test-venv: $(BIN)/uv
-	@echo "installing the locked dependencies with the test extras (uv.lock)"
+	@echo "installing whoknows, its locked dependencies and the test extras (uv.lock): $(WAIT)"
 	$(SYNC) --extra test
 
 run: venv
+	@echo "loading the demo company into var/whoknows.db, then serving on http://127.0.0.1:8080"
 	$(BIN)/whoknows demo --serve 8080
 
 # WITH_IMAGE=1: the container image's smoke test too (make test-image, a few minutes cold)

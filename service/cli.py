@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import msgspec
 
 from service import pipeline
 from service.api.scopes import ALL_SCOPES
-from service.config import ConfigError, load_config
+from service.config import Config, ConfigError, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
@@ -25,24 +26,54 @@ from service.ops.shutdown import StopOnSignal
 from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
 from service.store import clients as store_clients
+from service.store import contributions as store_contributions
 from service.store import people as store_people
 from service.store import sync as store_sync
+from service.store.db import missing_sqlite_file
 
 __all__ = ["main"]
 
 log = logging.getLogger("whoknows.cli")
 
 
+#: What to do about an empty store (search, and the `import` of an unknown source).
+LOAD_HINT = ("load the demo company with `whoknows demo`, a file of records with "
+             "`whoknows import FILE --source ID`, or the configured sources with "
+             "`whoknows sync`")
+
+
 class _State:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, log_format: str = "text") -> None:
         self.config_path = config_path
+        self.log_format = log_format
+        self._config: Config | None = None
         self._services: pipeline.Services | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
 
     @property
     def services(self) -> pipeline.Services:
         if self._services is None:
-            self._services = pipeline.open_services(load_config(self.config_path))
+            self._services = pipeline.open_services(self.config)
         return self._services
+
+    def loaded_services(self) -> pipeline.Services:
+        """The services of a store that holds contributions; a reading command on a
+        missing or empty store stops with what to run (without creating the store)."""
+        missing = missing_sqlite_file(self.config.database.url)
+        if missing is not None:
+            raise click.ClickException(f"nothing is loaded yet (no store at {missing}): "
+                                       f"{LOAD_HINT}")
+        services = self.services
+        with services.engine.connect() as conn:
+            if not store_contributions.any_contribution(conn):
+                raise click.ClickException(f"nothing is loaded yet (the store has no "
+                                           f"contributions): {LOAD_HINT}")
+        return services
 
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,7 +100,7 @@ def cli(ctx: click.Context, config_path: str | None, log_format: str) -> None:
     """whoknows: who knows what, across internal and external communities."""
     if log_format == "json":
         configure_logging("json")
-    ctx.obj = _State(config_path)
+    ctx.obj = _State(config_path, log_format)
 
 
 @cli.command()
@@ -146,17 +177,39 @@ def sync(state: _State, source_ids: tuple[str, ...], full: bool) -> None:
         for source_id in chosen:
             if stop.requested.is_set():
                 break
-            failed = _sync_one(services, source_id, full, stop) or failed
+            failed = _sync_one(services, source_id, full, stop, state.log_format) or failed
     if stop.requested.is_set():
         sys.exit(143)  # 128 + SIGTERM, as if the signal had ended the process
     if failed:
         sys.exit(1)
 
 
+class _EchoRetries(logging.Handler):
+    """Prints the HTTP client's retry warnings (what failed, the attempt, the wait) on
+    stderr while a sync runs, where no log handler is set up (the text log format)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"\n  {record.getMessage()}", err=True)
+
+
+@contextmanager
+def _retries_shown(log_format: str) -> Iterator[None]:
+    if log_format == "json":  # the JSON log on stderr has them already
+        yield
+        return
+    logger, handler = logging.getLogger("service.connectors.http"), _EchoRetries()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _sync_one(services: pipeline.Services, source_id: str, full: bool,
-              stop: StopOnSignal) -> bool:
+              stop: StopOnSignal, log_format: str = "text") -> bool:
     """Sync one source, print and log its report; return whether it failed."""
-    with click.progressbar(length=0, label=f"{source_id}", show_pos=True) as bar:
+    with _retries_shown(log_format), click.progressbar(length=0, label=f"{source_id}",
+                                             show_pos=True) as bar:
         def progress(done: int, total: int | None, bar: Any = bar) -> None:
             if total:
                 bar.length = total
@@ -189,8 +242,11 @@ def sources(state: _State) -> None:
     with state.services.engine.connect() as conn:
         for s in store_sync.list_sources(conn):
             last = s.last_success_at.isoformat(timespec="seconds") if s.last_success_at else "never"
+            skipped = (f"skipped items {s.errors} in all runs, the newest "
+                       f"{s.last_error_item_at.isoformat(timespec='seconds')}"
+                       if s.errors and s.last_error_item_at else "no skipped items")
             click.echo(f"{s.id:<20} {s.kind:<12} {s.audience:<9} {s.contributions:>8} items  "
-                       f"last success {last}  errors {s.errors}")
+                       f"last success {last}  {skipped}")
             if s.last_error:
                 # A connector's error says what was retried and why the run stopped.
                 ran = s.last_run_at.isoformat(timespec="seconds") if s.last_run_at else "?"
@@ -305,7 +361,7 @@ def profile(state: _State, who: str, explain: bool, audience: str) -> None:
 def search(state: _State, query: str, audience: str, sources_: tuple[str, ...],
            since: datetime | None, limit: int, as_json: bool) -> None:
     """Who knows about QUERY? People ranked, with topics and evidence."""
-    services = state.services
+    services = state.loaded_services()
     result = services.index.search(ExpertQuery(
         text=query, audience=Audience(audience), sources=sources_,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit))

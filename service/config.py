@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 SourceKind = Literal[
-    "rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "confluence", "push"
+    "rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "slack", "github_discussions",
+    "confluence", "push",
 ]
 AudienceName = Literal["internal", "external", "partner"]
 

@@ -6,6 +6,7 @@ The CLI (and later the API and the CronJob) call these functions; none repeats t
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -118,7 +119,11 @@ def source_info(conn: Connection, config: Config, source_id: str) -> store_contr
     row = conn.execute(select(sources).where(sources.c.id == source_id)).first()
     if row is None:
         known = ", ".join(r.id for r in conn.execute(select(sources.c.id))) or "none"
-        raise ConfigError(f"source {source_id!r} is not configured (known sources: {known})")
+        raise ConfigError(
+            f"source {source_id!r} is not configured (known sources: {known}); records you "
+            f"import or push need a push source in the configuration (whoknows.toml):\n\n"
+            f'[[sources]]\nid = "{source_id}"\nkind = "push"\n'
+            f'audience = "internal"    # internal | external | partner: who may see them')
     configured = config.source(source_id)
     verified = configured.verified_emails if configured else True
     return store_contributions.SourceInfo(row.id, row.audience, verified)
@@ -230,13 +235,29 @@ def read_jsonl(path: Path, report: ImportReport, batch_size: int = BATCH_SIZE
             try:
                 batch.append(decoder.decode(line))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                report.malformed.append((number, str(exc)))
-                errors.append(f"line {number}: {exc}")
+                problem = str(exc)
+                if not isinstance(exc, msgspec.ValidationError):
+                    problem = _not_json(line, problem)
+                report.malformed.append((number, problem))
+                errors.append(f"line {number}: {problem}")
             if len(batch) >= batch_size:
                 yield Page(batch, cursor=None, errors=errors)
                 batch, errors = [], []
     if batch or errors:
         yield Page(batch, cursor=None, errors=errors)
+
+
+def _not_json(line: bytes, fallback: str) -> str:
+    """What is wrong with a line that is not JSON, with the column where it goes wrong
+    (msgspec says only "Input data was truncated" of a line that ends too early)."""
+    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        ends = " (the line ends before the record does)" if exc.pos >= len(text.rstrip()) else ""
+        where = "" if exc.msg.endswith(" at") else " at"  # "Unterminated string starting at"
+        return f"not valid JSON: {exc.msg.lower()}{where} column {exc.colno}{ends}"
+    return f"not valid JSON: {fallback}"
 
 
 def import_jsonl(

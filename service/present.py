@@ -24,6 +24,7 @@ def search_json(result: SearchResult) -> dict[str, Any]:
     """Return a search result as plain JSON-ready data."""
     return {
         "query_topics": result.query_topics,
+        "did_you_mean": result.did_you_mean,
         "total": result.total,
         "hits": [asdict(hit) for hit in result.hits],
     }
@@ -35,6 +36,11 @@ def print_search(result: SearchResult, query: str, audience: str, *, as_json: bo
         echo(json.dumps(search_json(result), indent=2, default=str, ensure_ascii=False))
         return
     echo(f'Who knows about "{query}"? ({audience} view, {result.total} people)')
+    if result.did_you_mean:
+        echo(f'  did you mean "{result.did_you_mean}"?')
+    matched = {topic.topic for hit in result.hits for topic in hit.matched_topics}
+    if matched:
+        echo(f"  matched topics: {', '.join(t for t in result.query_topics if t in matched)}")
     if not result.hits:
         echo("  nobody yet")
     for rank, hit in enumerate(result.hits, start=1):

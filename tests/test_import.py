@@ -68,13 +68,46 @@ def test_a_malformed_line_is_reported_by_number_and_the_rest_imports(
     assert [key for key, _ in _rows(config_file)] == ["a1", "a2", "a4"]
 
 
-def test_an_unknown_source_is_a_clear_error(config_file: Path, tmp_path: Path) -> None:
+def test_a_line_that_is_not_json_is_reported_with_its_column(
+    config_file: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "forum.jsonl"
+    lines = [_line("a1"), '{"id": "a2", "kind": "answer"', '{"id": "a3", "kind": "ans']
+    data.write_text("\n".join(lines) + "\n")
+    result = _run(config_file, "import", str(data), "--source", "forum")
+    assert result.exit_code == 1
+    assert "truncated" not in result.output
+    assert ("line 2: not valid JSON: expecting ',' delimiter at column 30 (the line ends "
+            "before the record does)") in result.output
+    assert "line 3: not valid JSON: unterminated string starting at column 22" in result.output
+    assert [key for key, _ in _rows(config_file)] == ["a1"]
+
+
+def test_an_unknown_source_says_how_to_configure_a_push_source(
+    config_file: Path, tmp_path: Path
+) -> None:
     data = tmp_path / "x.jsonl"
     data.write_text(_line("a1") + "\n")
     result = _run(config_file, "import", str(data), "--source", "nowhere")
     assert result.exit_code != 0
     assert "'nowhere' is not configured" in result.output
+    assert '[[sources]]\nid = "nowhere"\nkind = "push"\naudience = "internal"' in result.output
     assert _rows(config_file) == []
+
+
+def test_search_on_an_empty_store_says_how_to_load_one(tmp_path: Path) -> None:
+    config = tmp_path / "whoknows.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "var" / "w.db"}"\n')
+    missing = _run(config, "search", "claims")
+    assert missing.exit_code == 1
+    assert f"nothing is loaded yet (no store at {tmp_path / 'var' / 'w.db'})" in missing.output
+    assert not (tmp_path / "var").exists()  # a search creates no store
+    assert _run(config, "init").exit_code == 0
+    empty = _run(config, "search", "claims")
+    assert empty.exit_code == 1
+    assert "nothing is loaded yet (the store has no contributions)" in empty.output
+    for command in ("whoknows demo", "whoknows import", "whoknows sync"):
+        assert command in empty.output
 
 
 def test_the_schema_command_prints_the_canonical_record(config_file: Path) -> None:
@@ -103,3 +136,16 @@ def _fields(schema: object) -> object:
     if isinstance(schema, list):
         return [_fields(item) for item in schema]
     return schema
+
+
+def test_search_prints_did_you_mean_and_the_matched_topics(config_file: Path,
+                                                           tmp_path: Path) -> None:
+    data = tmp_path / "forum.jsonl"
+    data.write_text(_line("a1", text="medical insurance claims adjudication rules") + "\n")
+    assert _run(config_file, "import", str(data), "--source", "forum").exit_code == 0
+    result = _run(config_file, "search", "medcal insurance claims")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1:3] == ['  did you mean "medical insurance claims"?',
+                          "  matched topics: medical insurance claims"]
+    assert "did you mean" not in _run(config_file, "search", "medical insurance claims").output

@@ -154,10 +154,26 @@ def _badge(person: PublicPerson) -> Badge:
     if name is None:
         raise ApiError(400, "invalid query parameters: topic: names no topic",
                        errors={"topic": ["names no topic: give words, e.g. gdpr"]})
-    if all(t.topic != name for t in person.topics):
-        # a 404, not a badge saying "none": a badge never shows words from the request
-        raise ApiError(404, "no public expertise on this topic")
-    return person_badge(person.name, person.topics, name)
+    found = _resolve_topic(name, [t.topic for t in person.topics])
+    if len(found) != 1:
+        # a 404, not a badge saying "none": a badge never shows words from the request;
+        # the person's public topics (what their card shows anyway) say what to ask for
+        public = found or [t.topic for t in person.topics]
+        what = "could be several public topics" if found else "no public expertise on this topic"
+        raise ApiError(404, f"{what}; give one of: {', '.join(public)}",
+                       errors={"topic": [what]}, topics=public)
+    return person_badge(person.name, person.topics, found[0])
+
+
+def _resolve_topic(name: str, topics: list[str]) -> list[str]:
+    """The topics (of `topics`, in their order) that `name` (synonym-mapped) asks for:
+    the one it names exactly, else those holding each of its words as the start of one of
+    theirs (`claims`, `insur claims` → `medical insurance claims`)."""
+    if name in topics:
+        return [name]
+    words = name.split()
+    return [topic for topic in topics
+            if all(any(own.startswith(word) for own in topic.split()) for word in words)]
 
 
 def _svg(person: PublicPerson) -> Response:

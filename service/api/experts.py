@@ -105,8 +105,8 @@ def find_experts() -> ResponseReturnValue:
     hits = [_hit(asdict(hit), params["explain"]) for hit in result.hits]
     following = offset + len(hits)
     return jsonify(
-        query_topics=result.query_topics, total=result.total, hits=hits,
-        next_cursor=next_cursor(following, result.total))
+        query_topics=result.query_topics, did_you_mean=result.did_you_mean,
+        total=result.total, hits=hits, next_cursor=next_cursor(following, result.total))
 
 
 def _hit(hit: dict[str, Any], explain: bool) -> dict[str, Any]:

@@ -239,6 +239,36 @@ def current_caller() -> Caller:
     return _current_token  # type: ignore[return-value]
 
 
+#: The token endpoint's errors (RFC 6749 section 5.2): what to fix, and the field at fault.
+_TOKEN_ERRORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # never which of the two: that would tell a stranger which client ids exist
+    "invalid_client": ("unknown client or wrong secret", ("client_id", "client_secret")),
+    "unsupported_grant_type": ("grant_type: only client_credentials is supported",
+                               ("grant_type",)),
+    "unauthorized_client": ("this client may not use this grant_type", ("grant_type",)),
+    "invalid_scope": ("scope: a scope this client does not hold", ("scope",)),
+}
+
+
+class _ProblemAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    """The token endpoint, its errors as problem+json like every other error, keeping
+    the OAuth2 `error` member (and `error_description`) that clients read."""
+
+    def handle_error_response(self, request: Any, error: Any) -> Any:
+        status, body, headers = error(self.get_error_uri(request, error))
+        code = str(dict(body).get("error", "invalid_request"))
+        described = str(dict(body).get("error_description") or code)
+        detail, fields = _TOKEN_ERRORS.get(code, (described, ()))
+        kept = {k: v for k, v in headers if k.lower() not in ("content-type",
+                                                             "www-authenticate")}
+        if status == 401:
+            kept["WWW-Authenticate"] = f'Basic error="{code}", error_description="{detail}"'
+        extra: dict[str, Any] = {"error": code, "error_description": detail}
+        if fields:
+            extra["errors"] = {field: [detail] for field in fields}
+        return problem(status, detail, headers=kept, **extra)
+
+
 def init_oauth(app: Flask, config: ApiConfig, key: SigningKey, engine: Any) -> AuthorizationServer:
     """Set up the token endpoint's server and the protector on the app."""
 
@@ -247,8 +277,8 @@ def init_oauth(app: Flask, config: ApiConfig, key: SigningKey, engine: Any) -> A
             client = store_clients.get_client(conn, client_id)
         return None if client is None or client.revoked else _Client(client)
 
-    server = AuthorizationServer(app, query_client=query_client,
-                                 save_token=lambda token, request: None)
+    server = _ProblemAuthorizationServer(app, query_client=query_client,
+                                         save_token=lambda token, request: None)
     server.register_grant(ClientCredentialsGrant)
     generator = _TokenGenerator(config, key)
     server.register_token_generator("default", generator)

@@ -31,6 +31,14 @@ def build_connector(source: SourceConfig, credentials: str | None = None) -> Con
         from service.connectors.wordpress import WordPressConnector
 
         return WordPressConnector(source, credentials=credentials)
+    if source.kind == "slack":
+        from service.connectors.slack import SlackConnector
+
+        return SlackConnector(source, credentials=credentials)
+    if source.kind == "github_discussions":
+        from service.connectors.github_discussions import GitHubDiscussionsConnector
+
+        return GitHubDiscussionsConnector(source, credentials=credentials)
     if source.kind == "confluence":
         from service.connectors.confluence import ConfluenceConnector
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "USER_AGENT",
@@ -130,6 +133,19 @@ class HttpClient:
         """
         return self._retrying(url, lambda: self._attempt(url, params, headers, throttled))
 
+    def post_json(
+        self,
+        url: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        throttled: Throttled | None = None,
+    ) -> tuple[Any, requests.Response]:
+        """POST `body` as JSON to `url` (a GraphQL endpoint: its queries only read, so a
+        retry is safe) and return the parsed JSON answer with the response, retried and
+        raising as `get_json` does."""
+        return self._json(url, None, headers, throttled, body)
+
     def get_json(
         self,
         url: str,
@@ -143,9 +159,18 @@ class HttpClient:
         A 2xx body that is not JSON (or not UTF-8) is retried as a 5xx is; raises what
         `get` raises, `RetryExhaustedError` when no attempt brought JSON.
         """
+        return self._json(url, params, headers, throttled)
 
+    def _json(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        throttled: Throttled | None,
+        body: Any = None,
+    ) -> tuple[Any, requests.Response]:
         def attempt() -> tuple[Any, requests.Response]:
-            response = self._attempt(url, params, headers, throttled)
+            response = self._attempt(url, params, headers, throttled, body)
             try:
                 return json.loads(response.content.decode("utf-8-sig")), response
             except (UnicodeDecodeError, ValueError) as exc:
@@ -155,26 +180,32 @@ class HttpClient:
                     "short, or a login page?)"
                 ) from exc
 
-        return self._retrying(url, attempt)
+        return self._retrying(url, attempt, "GET" if body is None else "POST")
 
-    def _retrying(self, url: str, attempt: Callable[[], _T]) -> _T:
+    def _retrying(self, url: str, attempt: Callable[[], _T], method: str = "GET") -> _T:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_RetriableError),
             sleep=self._sleep,
             reraise=True,
-            before_sleep=self._count_retry,
+            before_sleep=lambda state: self._note_retry(method, url, state),
         )
         try:
             return retrying(attempt)
         except _RetriableError as exc:
             raise RetryExhaustedError(
-                f"GET {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
+                f"{method} {_redact(url)}: gave up after {self.max_attempts} attempts: {exc}"
             ) from exc
 
-    def _count_retry(self, _state: RetryCallState) -> None:
+    def _note_retry(self, method: str, url: str, state: RetryCallState) -> None:
+        """Count the retry and say it (a WARNING on stderr: `whoknows sync` shows each
+        attempt and its wait rather than going quiet while it backs off)."""
         self._retries += 1
+        failure = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s %s: %s; attempt %d of %d, next in %.1f s", method, _redact(url),
+                    failure, state.attempt_number, self.max_attempts, wait)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -197,17 +228,24 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         throttled: Throttled | None,
+        body: Any = None,
     ) -> requests.Response:
-        shown = _redact(url)
+        method = "GET" if body is None else "POST"
+        shown = f"{method} {_redact(url)}"
         if self.max_requests is not None and self._requests_made >= self.max_requests:
             raise ConnectorError(
-                f"GET {shown}: request budget exhausted ({self.max_requests} requests per "
+                f"{shown}: request budget exhausted ({self.max_requests} requests per "
                 "run); the next run resumes from the last stored page"
             )
         self._requests_made += 1
         try:
-            response = self._session.get(
-                url, params=params, headers=dict(headers or {}), timeout=self.timeout
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=dict(headers or {}),
+                timeout=self.timeout,
             )
         # The messages leave out requests' own text: it repeats the URL with its query.
         except requests.Timeout as exc:
@@ -221,9 +259,9 @@ class HttpClient:
             requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema,
         ) as exc:
-            raise FatalSourceError(f"GET {shown}: not a usable URL") from exc
+            raise FatalSourceError(f"{shown}: not a usable URL") from exc
         except requests.RequestException as exc:
-            raise ConnectorError(f"GET {shown}: {type(exc).__name__}") from exc
+            raise ConnectorError(f"{shown}: {type(exc).__name__}") from exc
         return self._classify(response, shown, throttled)
 
     def _classify(
@@ -239,10 +277,10 @@ class HttpClient:
             reason += " (a throttle)"
             retry_after = wait if wait > 0 else None
         else:
-            raise FatalSourceError(f"GET {shown}: {reason}")
+            raise FatalSourceError(f"{shown}: {reason}")
         if retry_after is not None and retry_after > self.max_retry_after:
             raise RetryExhaustedError(
-                f"GET {shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
+                f"{shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
                 f"more than the {self.max_retry_after:.0f} s allowed"
             )
         raise _RetriableError(reason, retry_after)

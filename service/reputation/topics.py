@@ -38,6 +38,8 @@ class TopicVocabulary:
                     continue
                 self.canonical[" ".join(words)] = name
                 self._by_first.setdefault(words[0], []).append((words, name))
+        #: every word of a topic or synonym (what a misspelled query word is corrected to)
+        self.words = frozenset(word for phrase in self.canonical for word in phrase.split())
 
     @property
     def topics(self) -> set[str]:

@@ -75,6 +75,8 @@ class SearchResult:
     #: people found in all (for paging)
     total: int
     query_topics: list[str]
+    #: the query with its misspelled words corrected from the topic vocabulary, if any
+    did_you_mean: str | None = None
 
 
 class ExpertIndex(Protocol):

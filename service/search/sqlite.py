@@ -20,6 +20,7 @@ from service.search.base import EvidenceHit, ExpertHit, ExpertQuery, QueryError,
 from service.search.candidates import candidates, scope_of, topic_scores, visible_documents
 from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankedPerson, RankingWeights, rank
 from service.search.result_cache import ResultCache
+from service.search.suggest import corrections, spelled
 from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
@@ -172,12 +173,28 @@ class SqliteExpertIndex:
         match, found, topics = self._gather(conn, words, query, self.weights)
         ranking = rank(list(found.values()), self.weights, query.offset + query.limit)
         page = ranking[query.offset:query.offset + query.limit]
-        hits = self._hits(conn, match, page, found, scope_of(query), topics)
+        # the corrected query's topics are shown (matched topics), not ranked on
+        suggestion = self._did_you_mean(conn, words, query)
+        shown = topics | (self._query_topics(suggestion) if suggestion else set())
+        hits = self._hits(conn, match, page, found, scope_of(query), shown)
         if query.audience != Audience.INTERNAL:
             # the department comes from the internal directory
             for hit in hits:
                 hit.department = None
-        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(topics))
+        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(shown),
+                            did_you_mean=suggestion)
+
+    def _did_you_mean(self, conn: Connection, words: list[str], query: ExpertQuery
+                      ) -> str | None:
+        """The query with its misspelled words corrected (`service.search.suggest`), a word
+        being missing when no document of the query's view holds it."""
+        def missing(word: str) -> bool:
+            return conn.exec_driver_sql(
+                "SELECT 1 FROM contribution_fts WHERE contribution_fts MATCH ? LIMIT 1",
+                (f'{_TEXT_COLUMNS} : "{word}"{_facet(query.audience)}',)).first() is None
+
+        fixes = corrections(words, self.vocabulary.words, missing, STOPWORDS)
+        return spelled(query.text, fixes) if fixes else None
 
     def _query_topics(self, text_: str) -> set[str]:
         topics = self.vocabulary.from_text(text_)
@@ -211,14 +228,12 @@ class SqliteExpertIndex:
         self, conn: Connection, words: list[str], query: ExpertQuery
     ) -> tuple[str, list[tuple[int, float]]]:
         """Return the match expression used and the best (doc, BM25) rows: all words
-        first, any word when too few documents have all (the store checks the audience
-        again)."""
+        first, any word when too few documents have all in the public view (the store
+        checks the audience again)."""
         quoted = [f'"{word}"' for word in words]
         expressions = [" AND ".join(quoted), " OR ".join(quoted)] if len(quoted) > 1 else quoted
         # The audience is part of the full-text match itself, and checked again below.
-        facet = "" if query.audience == Audience.INTERNAL else (
-            " AND facets : (" + " OR ".join(
-                f"aud{a}" for a in VISIBLE_AUDIENCES[query.audience]) + ")")
+        facet = _facet(query.audience)
         filtered = bool(query.sources or query.since)
         limit = CANDIDATE_DOCS * (5 if filtered else 1)
         match, ranked = "", list[Any]()
@@ -230,9 +245,25 @@ class SqliteExpertIndex:
                 f"SELECT rowid, rel FROM (SELECT rowid, -{_BM25} AS rel FROM contribution_fts "
                 "WHERE contribution_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
                 "ORDER BY rel DESC LIMIT ?", (match, self.max_scored, limit)).all())
-            if len(ranked) >= ENOUGH_DOCS:
+            if len(ranked) >= ENOUGH_DOCS and self._enough_in_public(conn, expression, query):
                 break
         return match, [(int(row[0]), float(row[1])) for row in ranked]
+
+    @staticmethod
+    def _enough_in_public(conn: Connection, expression: str, query: ExpertQuery) -> bool:
+        """Whether ENOUGH_DOCS documents of the public view match `expression`. The
+        switch from all words to any word is decided there for every audience: decided
+        in each view, the internal view (more documents) kept all words where the
+        external one fell back to any word, and found fewer people than it (issue 21:
+        29 against 54 for "medical insurance claims"); decided in the internal view, an
+        external answer would tell how many internal documents match."""
+        if query.audience != Audience.INTERNAL:
+            return True  # the external and partner views are the public view
+        public = f"{_TEXT_COLUMNS} : ({expression}){_facet(Audience.EXTERNAL)}"
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT rowid FROM contribution_fts "
+            "WHERE contribution_fts MATCH ? LIMIT ?)", (public, ENOUGH_DOCS)).scalar()
+        return int(found or 0) >= ENOUGH_DOCS
 
     def _hits(self, conn: Connection, match: str, page: list[RankedPerson],
               found: dict[int, Candidate], scope: str, topics: set[str]) -> list[ExpertHit]:
@@ -282,6 +313,13 @@ class SqliteExpertIndex:
                                 from_db_time(row[6]), row[7], 0.0)
             for row in conn.exec_driver_sql(sql, (match, *ids))
         }
+
+
+def _facet(audience: Audience) -> str:
+    """The match clause keeping the audience's documents (none for the internal view)."""
+    if audience == Audience.INTERNAL:
+        return ""
+    return " AND facets : (" + " OR ".join(f"aud{a}" for a in VISIBLE_AUDIENCES[audience]) + ")"
 
 
 def _create_generation(conn: Connection) -> None:

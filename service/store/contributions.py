@@ -19,7 +19,7 @@ from service.store.db import chunks, from_db_time, insert_rows, to_utc
 from service.store.erasure import suppressed_authors
 from service.store.schema import contributions, identities, interactions, recompute_queue
 
-__all__ = ["BatchResult", "SourceInfo", "store_batch", "flag_unseen_deleted"]
+__all__ = ["BatchResult", "SourceInfo", "any_contribution", "flag_unseen_deleted", "store_batch"]
 
 
 
@@ -69,6 +69,11 @@ def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[Any]) -
     for chunk in chunks(sorted(set(values))):
         found += conn.execute(statement, {"_values": list(chunk)}).all()
     return found
+
+
+def any_contribution(conn: Connection) -> bool:
+    """Whether the store holds any contribution at all (deleted or not)."""
+    return conn.execute(select(contributions.c.id).limit(1)).first() is not None
 
 
 def upsert_identities(

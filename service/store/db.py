@@ -15,8 +15,21 @@ from sqlalchemy.engine import Connection, Engine
 
 from service.store import migrate
 
-__all__ = ["chunks", "from_db_time", "insert_ignore", "insert_rows", "open_engine", "to_utc",
-           "upsert"]
+__all__ = ["chunks", "from_db_time", "insert_ignore", "insert_rows", "missing_sqlite_file",
+           "open_engine", "to_utc", "upsert"]
+
+
+def _sqlite_path(url: str) -> str:
+    return url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store `url` names when it does not exist yet, else None
+    (other databases, in-memory stores and existing files)."""
+    path = _sqlite_path(url)
+    if not path or path == ":memory:" or Path(path).exists():
+        return None
+    return Path(path)
 
 
 def open_engine(url: str, *, run_migrations: bool = True) -> Engine:
@@ -25,7 +38,7 @@ def open_engine(url: str, *, run_migrations: bool = True) -> Engine:
     SQLite files get their folder created and run in WAL mode.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
+        path = _sqlite_path(url)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})

@@ -38,7 +38,9 @@ class SourceStatus:
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
+    #: skipped items recorded in all runs, and when the newest was
     errors: int
+    last_error_item_at: datetime | None = None
 
 
 def register_source(conn: Connection, values: dict[str, Any]) -> None:
@@ -110,9 +112,9 @@ def list_sources(conn: Connection, counts: Mapping[str, int] | None = None
     """Every known source with its sync state and counts. `counts`: `live_counts` read
     earlier (e.g. kept by /metrics), to spare the scan."""
     counts = live_counts(conn) if counts is None else counts
-    errors: dict[str, int] = dict(conn.execute(
-        select(sync_errors.c.source_id, func.count()).group_by(sync_errors.c.source_id)
-    ).all())
+    errors = {row.source_id: (row.n, from_db_time(row.newest)) for row in conn.execute(
+        select(sync_errors.c.source_id, func.count().label("n"),
+               func.max(sync_errors.c.at).label("newest")).group_by(sync_errors.c.source_id))}
     rows = conn.execute(
         select(sources, sync_state.c.cursor, sync_state.c.last_run_at,
                sync_state.c.last_success_at, sync_state.c.last_error)
@@ -125,7 +127,8 @@ def list_sources(conn: Connection, counts: Mapping[str, int] | None = None
             contributions=counts.get(row.id, 0), cursor=row.cursor,
             last_run_at=from_db_time(row.last_run_at),
             last_success_at=from_db_time(row.last_success_at),
-            last_error=row.last_error, errors=errors.get(row.id, 0),
+            last_error=row.last_error, errors=errors.get(row.id, (0, None))[0],
+            last_error_item_at=errors.get(row.id, (0, None))[1],
         )
         for row in rows
     ]

@@ -97,6 +97,30 @@ def test_a_topic_badge_maps_synonyms_and_shows_only_known_expertise(
     assert api.client.get(f"/v1/badges/{dana}.svg?v=2").status_code == 200
 
 
+def test_a_topic_resolves_by_the_start_of_its_words_or_the_404_lists_public_topics(
+        api: Api, public_people: PublicPeople) -> None:
+    dana = public_people.dana
+    public = [t["topic"] for t in _profile(api, "external")["topics"]]
+    assert public == ["claims", "medical insurance claims"]
+    for words in ("medical", "insur claims", "Medical Insurance"):
+        body = api.client.get(f"/v1/badges/{dana}.json", query_string={"topic": words})
+        assert body.status_code == 200, words
+        assert body.get_json()["label"] == "medical insurance claims"
+    # no public expertise (fraud is ivan's internal topic): the 404 lists dana's public
+    # topics, nothing else
+    for words in ("kube", "fraud"):
+        response = api.client.get(f"/v1/badges/{dana}.svg", query_string={"topic": words})
+        assert "no public expertise" in _not_found(response)
+        body = response.get_json()
+        assert body["topics"] == public and list(body["errors"]) == ["topic"]
+        text = response.get_data(as_text=True)
+        assert "fraud" not in text and MARKER not in text
+    # words that start two topics' words name neither
+    response = api.client.get(f"/v1/badges/{dana}.json?topic=cl")
+    assert "could be several" in _not_found(response)
+    assert response.get_json()["topics"] == ["claims", "medical insurance claims"]
+
+
 def test_badges_are_cacheable_with_an_etag_of_their_content(
         api: Api, public_people: PublicPeople) -> None:
     from service.connectors.base import Page

@@ -61,3 +61,14 @@ def test_an_external_client_never_sees_internal_data(api: Api) -> None:
             params["cursor"] = cursor
     internal = api.get("/v1/experts", api.token([EXPERTS_READ]), q=MARKER)
     assert MARKER in internal.get_data(as_text=True)
+
+
+def test_a_misspelled_query_answers_with_did_you_mean_in_every_audience(api: Api) -> None:
+    for audience in ("internal", "external", "partner"):
+        token = api.token([EXPERTS_READ], audience)
+        body = api.get("/v1/experts", token, q="medcal insurance claims").get_json()
+        assert body["did_you_mean"] == "medical insurance claims", audience
+        assert "medical insurance claims" in body["query_topics"]
+        assert audience == "internal" or MARKER not in str(body)
+        exact = api.get("/v1/experts", token, q="medical insurance claims").get_json()
+        assert exact["did_you_mean"] is None

@@ -38,11 +38,36 @@ def test_client_credentials_give_a_working_rs256_token(api: Api) -> None:
     assert api.get("/v1/experts", token, q="claims").status_code == 200
 
 
-def test_a_wrong_secret_gets_no_token(api: Api) -> None:
-    response = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                               auth=("wk_nobody", "nope"))
-    assert response.status_code in (400, 401)
-    assert "access_token" not in response.get_data(as_text=True)
+def test_a_wrong_secret_or_an_unknown_client_is_invalid_client_in_problem_json(
+        api: Api) -> None:
+    from service.store import clients as store_clients
+
+    with api.services.engine.begin() as conn:
+        client_id, _ = store_clients.create_client(conn, "x", [EXPERTS_READ], "internal")
+    answers = [api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(who, "nope"))
+               for who in (client_id, "wk_nobody")]
+    for response in answers:
+        assert response.status_code == 401
+        assert response.mimetype == "application/problem+json"
+        body = response.get_json()
+        assert body["error"] == "invalid_client"
+        assert body["detail"] == "unknown client or wrong secret"
+        assert set(body["errors"]) == {"client_id", "client_secret"}
+        assert "client_secret_basic" not in response.get_data(as_text=True)
+        assert response.headers["WWW-Authenticate"].startswith('Basic error="invalid_client"')
+        assert "access_token" not in body
+    # the same answer whether the client exists or not
+    assert answers[0].get_json() == answers[1].get_json()
+
+
+def test_an_unsupported_grant_type_is_problem_json_naming_the_field(api: Api) -> None:
+    response = api.client.post("/oauth/token", data={"grant_type": "password"})
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert (body["status"], body["error"]) == (400, "unsupported_grant_type")
+    assert list(body["errors"]) == ["grant_type"]
 
 
 def test_no_token_is_401_with_www_authenticate(api: Api) -> None:

@@ -496,7 +496,7 @@ def test_unreadable_cursor_raises_connector_error(wiki: ConfluenceServer) -> Non
 
 def test_readme_example_loads_and_syncs(wiki: ConfluenceServer, tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"\[\[sources\]\][^\n]*Confluence[^\n]*\n(?:[^\n]+\n)+", readme)
+    block = re.search(r"\[\[sources\]\][^\n]*Confluence[^\n]*\n(?:(?!```)[^\n]+\n)+", readme)
     assert block is not None, "README has no Confluence [[sources]] example"
     config_file = tmp_path / "whoknows.toml"
     config_file.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/w.db"\n\n{block.group(0)}')

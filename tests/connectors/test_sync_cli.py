@@ -42,6 +42,7 @@ def test_sync_pulls_the_feed_once_and_search_finds_its_author(
     found = _run(config, "search", "dental claims adjudication")
     assert "Priya Raman" in found.output
     assert "medical insurance claims" in found.output
+    assert "no skipped items" in _run(config, "sources").output
 
 
 def test_a_refused_source_fails_the_run_and_shows_in_sources(
@@ -54,7 +55,7 @@ def test_a_refused_source_fails_the_run_and_shows_in_sources(
     assert "FatalSourceError" in result.output
     listing = _run(config, "sources")
     assert "gave up: FatalSourceError" in listing.output
-    assert "errors 1" in listing.output
+    assert "skipped items 1 in all runs, the newest 20" in listing.output  # its date
 
 
 def test_a_run_that_gave_up_shows_in_sources_with_the_reason(
@@ -73,3 +74,19 @@ def test_a_run_that_gave_up_shows_in_sources_with_the_reason(
     feed_server.file("/feed/", "wordpress_rss2.xml")
     assert _run(config, "sync").exit_code == 0
     assert "gave up" not in _run(config, "sources").output
+
+
+def test_sync_says_each_retry_and_its_wait(tmp_path: Path, feed_server: FeedServer) -> None:
+    feed_server.reply("/feed/", status=503, headers={"Retry-After": "1"})
+    feed_server.reply("/feed/", status=503, headers={"Retry-After": "1"})
+    feed_server.file("/feed/", "wordpress_rss2.xml")
+    config = _config(tmp_path, feed_server.url("/feed/"))
+
+    result = _run(config, "sync")
+
+    assert result.exit_code == 0, result.output
+    assert "intranet-blog: 3 new" in result.output
+    lines = [line for line in result.stderr.splitlines() if "next in" in line]
+    assert len(lines) == 2, result.stderr
+    assert "HTTP 503" in lines[0] and "attempt 1 of 8, next in 1.0 s" in lines[0]
+    assert "attempt 2 of 8, next in 1.0 s" in lines[1]

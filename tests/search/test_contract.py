@@ -110,6 +110,52 @@ def test_filters_by_source_and_since(community: pipeline.Services) -> None:
     assert [hit.display_name for hit in recent.hits] == ["Cust2"]
 
 
+def test_an_internal_search_never_finds_fewer_people_than_an_external_one(
+        search: pipeline.Services) -> None:
+    """Enough internal documents hold all the words, too few public ones do: the internal
+    view must not keep to all the words where the external view falls back to any word
+    (issue 21: 29 people internally, 54 externally for "medical insurance claims")."""
+    load(search, "blog", [
+        record(f"b{i}", "dana", kind="blog_post", email="dana@corp.example", day=i / 10,
+               title="Medical insurance claims", text="how medical insurance claims go")
+        for i in range(110)])
+    load(search, "forum", [
+        record(f"f{i}", f"cust{i}", kind="question", email=f"c{i}@customer.example",
+               day=i / 10, title="Claims", text="my claims are late")
+        for i in range(30)])
+    for text in ("medical insurance claims", "insurance claims", "claims"):
+        internal = _search(search, text, limit=100)
+        external = _search(search, text, Audience.EXTERNAL, limit=100)
+        assert external.total == 30, text
+        assert internal.total >= external.total, text
+        assert {h.person_id for h in external.hits} <= {h.person_id for h in internal.hits}
+        assert internal.hits[0].display_name == "Dana"
+
+
+def test_a_misspelled_word_gets_a_did_you_mean_and_its_matched_topics(
+        community: pipeline.Services) -> None:
+    result = _search(community, "medcal insurance claims")
+    assert result.did_you_mean == "medical insurance claims"
+    assert "medical insurance claims" in result.query_topics
+    assert result.hits[0].display_name == "Dana"
+    assert "medical insurance claims" in [t.topic for t in result.hits[0].matched_topics]
+    assert _search(community, "medical insurance claims").did_you_mean is None
+
+
+def test_did_you_mean_tells_an_external_caller_nothing_of_internal_documents(
+        community: pipeline.Services) -> None:
+    """Whether a word is misspelled is asked in the caller's view: an internal blog post
+    holding the word changes the internal suggestion, never the external one. (Scores may
+    move a little: BM25's term statistics are the whole index's.)"""
+    before = _search(community, "medcal claims", Audience.EXTERNAL)
+    load(community, "blog", [record("b7", "erin", kind="blog_post", email="erin@corp.example",
+                                    day=5, title="Medcal notes", text="medcal claims")])
+    after = _search(community, "medcal claims", Audience.EXTERNAL)
+    assert before.did_you_mean == after.did_you_mean == "medical claims"
+    assert before.query_topics == after.query_topics
+    assert _search(community, "medcal claims").did_you_mean is None
+
+
 def test_a_query_without_words_is_refused(community: pipeline.Services) -> None:
     with pytest.raises(QueryError, match="q:"):
         _search(community, "  ?! ")

@@ -56,6 +56,14 @@ def test_filters_that_exclude_every_source_find_nobody(client: Any) -> None:
     assert 'class="card"' not in html and "Nobody found" in html
 
 
+def test_a_misspelled_query_offers_the_corrected_one(client: Any) -> None:
+    html = client.get("/?q=medcal+insurance+claims").get_data(as_text=True)
+    assert ('Did you mean <a href="/?q=medical+insurance+claims">medical insurance claims</a>?'
+            in html)
+    assert "Did you mean" not in client.get("/?q=medical+insurance+claims").get_data(
+        as_text=True)
+
+
 def test_web_sign_in_settings_are_validated_naming_the_key(tmp_path: Any) -> None:
     config = tmp_path / "whoknows.toml"
     config.write_text('[web]\noidc_metadata_url = "https://idp.example/.well-known/x"\n')

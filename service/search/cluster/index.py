@@ -19,6 +19,7 @@ orders the people.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -46,6 +47,7 @@ from service.search.sqlite import (
     FREQUENT_MIN,
     STOPWORDS,
 )
+from service.search.suggest import corrections, spelled
 from service.store import outbox
 from service.store.db import from_db_time
 from service.store.profiles import contribution_summaries
@@ -244,7 +246,7 @@ class ClusterExpertIndex:
             raise QueryError("q: the query has no words to search for")
         scope = scope_of(query)
         topics = self._query_topics(query.text)
-        words = self._useful_words(words)
+        typed, words = words, self._useful_words(words)
         ranked = self._documents(words, query)
         now = self.clock()
         with self.engine.connect() as conn:
@@ -252,7 +254,10 @@ class ClusterExpertIndex:
             found = candidates(conn, docs, query, topics, now, self.weights)
             ranking = rank(list(found.values()), self.weights, query.offset + query.limit)
             page = ranking[query.offset:query.offset + query.limit]
-            matched = topic_scores(conn, scope, topics, [p.person_id for p in page])
+            # the corrected query's topics are shown (matched topics), not ranked on
+            suggestion = self._did_you_mean(typed, query)
+            shown = topics | (self._query_topics(suggestion) if suggestion else set())
+            matched = topic_scores(conn, scope, shown, [p.person_id for p in page])
             hits = [ExpertHit(person_id=p.person_id, display_name="", department=None,
                               score=round(p.score, 4), relevance=round(p.text, 4),
                               topic_score=round(sum(t.score for t in matched.get(p.person_id, [])),
@@ -262,7 +267,18 @@ class ClusterExpertIndex:
                               signals=p.signals)
                     for p in page]
             self._fill(conn, hits, found, words, query)
-        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(topics))
+        return SearchResult(hits=hits, total=len(ranking), query_topics=sorted(shown),
+                            did_you_mean=suggestion)
+
+    def _did_you_mean(self, words: list[str], query: ExpertQuery) -> str | None:
+        """As the SQLite engine: misspelled words corrected from the topic vocabulary, a
+        word being missing when no document of the query's view holds it."""
+        def missing(word: str) -> bool:
+            response = self.cluster.search(self.names.alias, dsl.enough([word], "or", query, 1))
+            return _total(response) == 0
+
+        fixes = corrections(words, self.vocabulary.words, missing, STOPWORDS)
+        return spelled(query.text, fixes) if fixes else None
 
     def _query_topics(self, text: str) -> set[str]:
         topics = self.vocabulary.from_text(text)
@@ -296,9 +312,20 @@ class ClusterExpertIndex:
                 self.names.alias, dsl.candidates(words, operator, query, CANDIDATE_DOCS))
             ranked = [(int(hit["_id"]), float(hit["_score"] or 0.0))
                       for hit in response["hits"]["hits"]]
-            if len(ranked) >= ENOUGH_DOCS:
+            if len(ranked) >= ENOUGH_DOCS and self._enough_in_public(words, operator, query):
                 break
         return ranked
+
+    def _enough_in_public(self, words: list[str], operator: str, query: ExpertQuery) -> bool:
+        """As the SQLite engine: all words or any word is decided in the public view for
+        every audience, so that the internal view never finds fewer people than the
+        external one, and an external answer tells nothing of internal documents."""
+        if query.audience != Audience.INTERNAL:
+            return True
+        public = dataclasses.replace(query, audience=Audience.EXTERNAL)
+        response = self.cluster.search(self.names.alias,
+                                       dsl.enough(words, operator, public, ENOUGH_DOCS))
+        return _total(response) >= ENOUGH_DOCS
 
     def _fill(self, conn: Connection, hits: list[ExpertHit], found: dict[int, Candidate],
               words: list[str], query: ExpertQuery) -> None:

@@ -15,7 +15,7 @@ from service.search.cluster.mapping import TEXT_FIELDS
 from service.search.sqlite import MARK_END, MARK_START
 from service.store.db import to_utc
 
-__all__ = ["candidates", "evidence", "frequencies"]
+__all__ = ["candidates", "enough", "evidence", "frequencies"]
 
 #: Characters of body text around the matches in an evidence snippet.
 SNIPPET_CHARS = 160
@@ -55,6 +55,12 @@ def candidates(words: Sequence[str], operator: str, query: ExpertQuery,
     Lucene can skip the documents that cannot make the top)."""
     return {"size": size, "_source": False, "track_total_hits": False,
             "query": _bool(words, operator, query)}
+
+
+def enough(words: Sequence[str], operator: str, query: ExpertQuery, count: int
+           ) -> dict[str, Any]:
+    """Counting the documents the audience may see, up to `count` (no more is counted)."""
+    return {"size": 0, "track_total_hits": count, "query": _bool(words, operator, query)}
 
 
 def evidence(words: Sequence[str], query: ExpertQuery, ids: Sequence[int]) -> dict[str, Any]:
