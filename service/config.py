@@ -36,7 +36,7 @@ __all__ = [
 
 SourceKind = Literal[
     "rss", "wordpress", "discourse", "stackexchange", "jsonfeed", "slack", "github_discussions",
-    "push",
+    "confluence", "push",
 ]
 AudienceName = Literal["internal", "external", "partner"]
 

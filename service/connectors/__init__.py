@@ -39,6 +39,10 @@ def build_connector(source: SourceConfig, credentials: str | None = None) -> Con
         from service.connectors.github_discussions import GitHubDiscussionsConnector
 
         return GitHubDiscussionsConnector(source, credentials=credentials)
+    if source.kind == "confluence":
+        from service.connectors.confluence import ConfluenceConnector
+
+        return ConfluenceConnector(source, credentials=credentials)
     raise ConfigError(
         f"source {source.id!r}: kind {source.kind!r} has no connector to pull "
         "with (push sources receive records through import or the API)"
