@@ -27,7 +27,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from statistics import fmean
@@ -209,7 +209,7 @@ class Fitter:
                 for value in values:
                     w, half_life = best
                     trial = ((w, float(value)) if name == "recent_half_life_days"
-                             else (w.replace(**{name: value}), half_life))
+                             else (replace(w, **{name: value}), half_life))
                     trial_value = self.objective(training, trial)
                     if trial_value > best_value + 1e-9:
                         best, best_value, improved = trial, trial_value, True

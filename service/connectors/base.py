@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from service.config import SourceConfig
+from service.config import ConfigError, SourceConfig
 from service.model import ContributionRecord
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Page",
     "RetryExhaustedError",
     "load_cursor",
+    "option_error",
 ]
 
 _C = TypeVar("_C")
@@ -70,6 +71,11 @@ class Connector(Protocol):
     source: SourceConfig
 
     def pages(self, cursor: str | None) -> Iterator[Page]: ...
+
+
+def option_error(source: SourceConfig, key: str, problem: str) -> ConfigError:
+    """The error for a bad connector option: the source and `options.<key>` named."""
+    return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
 
 
 def load_cursor(

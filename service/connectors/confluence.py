@@ -69,8 +69,14 @@ from typing import Any
 
 import requests
 
-from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
+from service.config import SourceConfig
+from service.connectors.base import (
+    ConnectorError,
+    FatalSourceError,
+    Page,
+    load_cursor,
+    option_error,
+)
 from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
@@ -124,24 +130,23 @@ class _Options:
 
     @classmethod
     def of(cls, source: SourceConfig) -> _Options:
-        def bad(key: str, problem: str) -> ConfigError:
-            return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
-
         unknown = sorted(set(source.options) - set(_DEFAULTS))
         if unknown:
-            raise bad(unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
+            raise option_error(
+                source, unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
         values = {**_DEFAULTS, **source.options}
         limit = values["limit"]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 250:
-            raise bad("limit", f"must be a whole number from 1 to 250, not {limit!r}")
+            raise option_error(
+                source, "limit", f"must be a whole number from 1 to 250, not {limit!r}")
         spaces = values["spaces"]
         if not isinstance(spaces, list) or not all(
             isinstance(key, str) and key.strip() for key in spaces
         ):
-            raise bad("spaces", f"must be a list of space keys, not {spaces!r}")
+            raise option_error(source, "spaces", f"must be a list of space keys, not {spaces!r}")
         for key in ("likes", "emails", "trash"):
             if not isinstance(values[key], bool):
-                raise bad(key, f"must be true or false, not {values[key]!r}")
+                raise option_error(source, key, f"must be true or false, not {values[key]!r}")
         return cls(
             limit,
             tuple(k.strip() for k in spaces),

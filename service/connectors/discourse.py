@@ -46,8 +46,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
+from service.config import SourceConfig
+from service.connectors.base import (
+    ConnectorError,
+    FatalSourceError,
+    Page,
+    load_cursor,
+    option_error,
+)
 from service.connectors.http import HttpClient
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
@@ -82,22 +88,20 @@ class _Options:
 
     @classmethod
     def parse(cls, source: SourceConfig) -> _Options:
-        def bad(key: str, problem: str) -> ConfigError:
-            return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
-
         for key, value in source.options.items():
             wanted = _OPTIONS.get(key)
             if wanted is None:
-                raise bad(key, f"not a discourse option (known: {', '.join(_OPTIONS)})")
+                raise option_error(
+                    source, key, f"not a discourse option (known: {', '.join(_OPTIONS)})")
             if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
-                raise bad(key, f"must be a {wanted.__name__}")
+                raise option_error(source, key, f"must be a {wanted.__name__}")
         # Staff API users see staff-only categories: only internal audiences may get them.
         default = {"include_restricted": source.audience == "internal"}
         options = cls(**{**default, **source.options})
         if not options.api_username.strip():
-            raise bad("api_username", "must not be empty")
+            raise option_error(source, "api_username", "must not be empty")
         if options.per_page is not None and not 1 <= options.per_page <= 100:
-            raise bad("per_page", "must be 1 to 100")
+            raise option_error(source, "per_page", "must be 1 to 100")
         return options
 
 

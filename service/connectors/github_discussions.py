@@ -61,7 +61,13 @@ from typing import Any
 import requests
 
 from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
+from service.connectors.base import (
+    ConnectorError,
+    FatalSourceError,
+    Page,
+    load_cursor,
+    option_error,
+)
 from service.connectors.http import HttpClient, credentials_headers, parse_retry_after
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
@@ -135,16 +141,15 @@ def _settings(source: SourceConfig) -> _Settings:
     where = f"source {source.id!r}"
     for key in sorted(source.options):
         if key not in OPTIONS:
-            raise ConfigError(f"{where}: options.{key}: unknown (known: {', '.join(OPTIONS)})")
+            raise option_error(source, key, f"unknown (known: {', '.join(OPTIONS)})")
     repository = source.options.get("repository")
     parts = repository.split("/") if isinstance(repository, str) else []
     if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise ConfigError(
-            f'{where}: options.repository: required, as "owner/name" (e.g. "octo-org/octo-repo")'
-        )
+        raise option_error(source, "repository",
+                           'required, as "owner/name" (e.g. "octo-org/octo-repo")')
     per_page = source.options.get("per_page", 25)
     if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 100:
-        raise ConfigError(f"{where}: options.per_page: must be 1 to 100")
+        raise option_error(source, "per_page", "must be 1 to 100")
     if not source.url:
         raise ConfigError(
             f"{where}: url: required (the GraphQL endpoint: https://api.github.com/graphql, "

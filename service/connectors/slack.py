@@ -64,8 +64,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
+from service.config import SourceConfig
+from service.connectors.base import (
+    ConnectorError,
+    FatalSourceError,
+    Page,
+    load_cursor,
+    option_error,
+)
 from service.connectors.http import HttpClient, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
@@ -102,25 +108,24 @@ class _Options:
 
     @classmethod
     def parse(cls, source: SourceConfig) -> _Options:
-        def bad(key: str, problem: str) -> ConfigError:
-            return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
-
         for key, value in source.options.items():
             wanted = _OPTIONS.get(key)
             if wanted is None:
-                raise bad(key, f"not a slack option (known: {', '.join(_OPTIONS)})")
+                raise option_error(
+                    source, key, f"not a slack option (known: {', '.join(_OPTIONS)})")
             if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
-                raise bad(key, f"must be a {wanted.__name__}")
+                raise option_error(source, key, f"must be a {wanted.__name__}")
         channels = source.options.get("channels")
         if not channels or not all(isinstance(c, str) and c.strip("# ") for c in channels):
-            raise bad("channels", "a list of channel names or ids is required")
+            raise option_error(source, "channels", "a list of channel names or ids is required")
         options = cls(**{**source.options, "channels": tuple(c.strip("# ") for c in channels)})
         if not options.accepted_reaction.strip(": "):
-            raise bad("accepted_reaction", "must name a reaction, e.g. white_check_mark")
+            raise option_error(
+                source, "accepted_reaction", "must name a reaction, e.g. white_check_mark")
         if not 1 <= options.window_days <= 3650:
-            raise bad("window_days", "must be 1 to 3650")
+            raise option_error(source, "window_days", "must be 1 to 3650")
         if not 1 <= options.page_size <= 999:
-            raise bad("page_size", "must be 1 to 999")
+            raise option_error(source, "page_size", "must be 1 to 999")
         return options
 
 

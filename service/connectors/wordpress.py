@@ -51,8 +51,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from service.config import ConfigError, SourceConfig
-from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
+from service.config import SourceConfig
+from service.connectors.base import (
+    ConnectorError,
+    FatalSourceError,
+    Page,
+    load_cursor,
+    option_error,
+)
 from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
@@ -82,19 +88,18 @@ class _Options:
 
     @classmethod
     def of(cls, source: SourceConfig) -> _Options:
-        def bad(key: str, problem: str) -> ConfigError:
-            return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
-
         unknown = sorted(set(source.options) - set(_DEFAULTS))
         if unknown:
-            raise bad(unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
+            raise option_error(
+                source, unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
         values = {**_DEFAULTS, **source.options}
         per_page = values["per_page"]
         if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
-            raise bad("per_page", f"must be a whole number from 1 to 100, not {per_page!r}")
+            raise option_error(
+                source, "per_page", f"must be a whole number from 1 to 100, not {per_page!r}")
         for key in ("comments", "emails"):
             if not isinstance(values[key], bool):
-                raise bad(key, f"must be true or false, not {values[key]!r}")
+                raise option_error(source, key, f"must be true or false, not {values[key]!r}")
         return cls(per_page, values["comments"], values["emails"])
 
 

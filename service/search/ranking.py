@@ -26,7 +26,6 @@ BENCHMARKS.md): the same defaults for every community.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,9 +51,6 @@ class RankingWeights:
     question_text: float = 1.0
     #: added to x / best: how far a person with none of a query signal falls behind
     floor: float = 0.1
-
-    def replace(self, **changes: float) -> RankingWeights:
-        return dataclasses.replace(self, **changes)
 
 
 DEFAULT_WEIGHTS = RankingWeights()
@@ -88,8 +84,8 @@ class Signal:
 class RankedPerson:
     person_id: int
     score: float
+    #: the text signal's value (the relevance of their best matching documents)
     text: float
-    topics: float
     signals: list[Signal]
 
 
@@ -124,7 +120,7 @@ def rank(candidates: Sequence[Candidate], weights: RankingWeights = DEFAULT_WEIG
         return weight * math.log1p(value)
 
     ranked = [RankedPerson(c.person_id, sum(points(n, w, v[n]) for n, w in used),
-                           v["text"], v["topics"], [])
+                           v["text"], [])
               for c, v in zip(candidates, values, strict=True)]
     order = sorted(range(len(ranked)), key=lambda i: (-ranked[i].score, ranked[i].person_id))
     ranked = [ranked[i] for i in order]

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
-from tests.connectors.wordpress_server import Fault, Recorded
+from tests.connectors.wordpress_server import Fault, Recorded, Scripted
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "confluence"
 BASE = "https://example-claims.atlassian.net/wiki"
@@ -67,7 +67,7 @@ def parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class ConfluenceServer(LocalServer):
+class ConfluenceServer(Scripted, LocalServer):
     """A `LocalServer` answering as the fixture wiki; `start()` and `stop()` it."""
 
     def __init__(self) -> None:
@@ -123,17 +123,6 @@ class ConfluenceServer(LocalServer):
     def url(self) -> str:
         """The wiki root, as a source's `url` names it."""
         return self.origin + self.prefix + "/wiki"
-
-    def fault(self, route: str, times: int = 1, **fault: Any) -> None:
-        """Answer the next `times` matching requests to `route` ("api/v2/pages") so."""
-        with self.lock:
-            self.faults.setdefault(route, []).extend(Fault(**fault) for _ in range(times))
-
-    def on_request(self, hook: Callable[[Recorded], None]) -> None:
-        self.hooks.append(hook)
-
-    def count(self, route: str) -> int:
-        return sum(1 for r in self.requests if r.route == route)
 
     def tick(self) -> str:
         self.now += timedelta(minutes=1)
@@ -305,12 +294,7 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             route = parts.path.removeprefix(server.prefix + "/wiki/")
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            recorded = Recorded(route, query, dict(self.headers))
-            with server.lock:
-                server.requests.append(recorded)
-                hooks = list(server.hooks)
-            for hook in hooks:
-                hook(recorded)
+            server.record(route, query, dict(self.headers))
             listing = route.removeprefix("api/v2/") in CONTENT + COMMENTS
             tripwire = server.tripwire if listing else None
             if tripwire:
@@ -327,7 +311,7 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
             self, route: str, query: dict[str, str], listing: bool
         ) -> tuple[int, dict[str, str], bytes, int | None, bool]:
             with server.lock:
-                fault = self._fault(route, query)
+                fault = server.take_fault(route, query)
                 limits, over = server.rate_headers()
             # a scripted fault or a rate limit answers instead of what the plan would draw
             planned = server.plan and not fault and not over
@@ -380,13 +364,6 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
                 if answer[0] == 200:
                     server._last[walk] = answer
             return answer
-
-        def _fault(self, route: str, query: dict[str, str]) -> Fault | None:
-            queue = server.faults.get(route, [])
-            for index, fault in enumerate(queue):
-                if all(query.get(k) == v for k, v in fault.when.items()):
-                    return queue.pop(index)
-            return None
 
     return ConfluenceHandler
 

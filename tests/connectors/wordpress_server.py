@@ -63,6 +63,45 @@ class Recorded:
     headers: dict[str, str]
 
 
+class Scripted:
+    """What a test server with scripted faults shares: it records each request (and
+    tells the hooks), queues `Fault`s per route and hands the first that fits a request.
+    The server sets `requests`, `faults`, `hooks` and an RLock `lock` itself."""
+
+    requests: list[Recorded]
+    faults: dict[str, list[Fault]]
+    hooks: list[Callable[[Recorded], None]]
+    lock: threading.RLock
+
+    def fault(self, route: str, times: int = 1, **fault: Any) -> None:
+        """Answer the next `times` matching requests to `route` with a Fault."""
+        with self.lock:
+            self.faults.setdefault(route, []).extend(Fault(**fault) for _ in range(times))
+
+    def on_request(self, hook: Callable[[Recorded], None]) -> None:
+        self.hooks.append(hook)
+
+    def count(self, route: str) -> int:
+        return sum(1 for r in self.requests if r.route == route)
+
+    def record(self, route: str, query: dict[str, str], headers: dict[str, str]) -> None:
+        recorded = Recorded(route, query, headers)
+        with self.lock:
+            self.requests.append(recorded)
+            hooks = list(self.hooks)
+        for hook in hooks:
+            hook(recorded)
+
+    def take_fault(self, route: str, query: dict[str, str]) -> Fault | None:
+        """The first queued fault of `route` whose `when` the query matches, taken."""
+        with self.lock:
+            queue = self.faults.get(route, [])
+            for index, fault in enumerate(queue):
+                if all(query.get(k) == v for k, v in fault.when.items()):
+                    return queue.pop(index)
+        return None
+
+
 def error_body(code: str, message: str, status: int) -> bytes:
     """A WordPress REST error, as `WP_Error` goes out."""
     return json.dumps({"code": code, "message": message, "data": {"status": status}}).encode()
@@ -76,7 +115,7 @@ def gmt(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-class WordPressServer(LocalServer):
+class WordPressServer(Scripted, LocalServer):
     """A `LocalServer` answering as the fixture site; `start()` and `stop()` it."""
 
     def __init__(self) -> None:
@@ -121,17 +160,6 @@ class WordPressServer(LocalServer):
     def url(self) -> str:
         """The site root, as a source's `url` names it."""
         return self.origin + "/claims"
-
-    def fault(self, route: str, times: int = 1, **fault: Any) -> None:
-        """Answer the next `times` matching requests to `route` ("posts") with a Fault."""
-        with self.lock:
-            self.faults.setdefault(route, []).extend(Fault(**fault) for _ in range(times))
-
-    def on_request(self, hook: Callable[[Recorded], None]) -> None:
-        self.hooks.append(hook)
-
-    def count(self, route: str) -> int:
-        return sum(1 for r in self.requests if r.route == route)
 
     def tick(self) -> str:
         self.now += timedelta(minutes=1)
@@ -304,13 +332,8 @@ def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             route = parts.path.removeprefix("/claims" + API + "/")
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            recorded = Recorded(route, query, dict(self.headers))
-            with server.lock:
-                server.requests.append(recorded)
-                hooks = list(server.hooks)
-            for hook in hooks:
-                hook(recorded)
-            fault = self._fault(route, query)
+            server.record(route, query, dict(self.headers))
+            fault = server.take_fault(route, query)
             drawn = server.plan.draw(route, listing=route == "posts") if server.plan else None
             if fault and fault.delay:
                 time.sleep(fault.delay)
@@ -347,14 +370,6 @@ def _handler_for(server: WordPressServer) -> type[BaseHTTPRequestHandler]:
                 if answer[0] == 200:
                     server._last[route] = answer
             return answer
-
-        def _fault(self, route: str, query: dict[str, str]) -> Fault | None:
-            with server.lock:
-                queue = server.faults.get(route, [])
-                for index, fault in enumerate(queue):
-                    if all(query.get(k) == v for k, v in fault.when.items()):
-                        return queue.pop(index)
-            return None
 
         def date_time_string(self, timestamp: float | None = None) -> str:
             return format_datetime(server.now, usegmt=True)
