@@ -40,7 +40,12 @@ class ConnectorError(Exception):
 
 
 class FatalSourceError(ConnectorError):
-    """The source refused us in a way that retrying will not fix."""
+    """The source refused us in a way that retrying will not fix; `status` is the HTTP
+    status that said so, when one did."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RetryExhaustedError(ConnectorError):

@@ -68,12 +68,13 @@ from service.connectors.base import (
     load_cursor,
     option_error,
 )
-from service.connectors.http import HttpClient, credentials_headers, parse_retry_after
+from service.connectors.github import InstallationAuth, app_auth, parse_time, secondary_limit
+from service.connectors.http import HttpClient, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["GitHubDiscussionsConnector"]
 
-OPTIONS = ("repository", "per_page")
+OPTIONS = ("repository", "per_page", "app_id", "installation_id")
 _NESTED = 50  # comments per discussion, replies per comment, in one query
 _STALLED = 5  # list answers in a row that repeat the last page (a cache) before giving up
 _POSITIVE = frozenset({"THUMBS_UP", "HEART", "HOORAY", "ROCKET"})
@@ -212,7 +213,7 @@ class _Cursor:
 
 
 def _mark(at: Any, ids: Any) -> _Mark:
-    when = _time(at) if at is not None else None
+    when = parse_time(at) if at is not None else None
     if at is not None and when is None:
         raise ValueError(f"{at!r} is not a time")
     return _Mark(when, frozenset(str(i) for i in ids or ()))
@@ -224,10 +225,13 @@ class GitHubDiscussionsConnector:
 
     `source.url` is the GraphQL endpoint (`https://api.github.com/graphql`);
     `options.repository` is "owner/name", `options.per_page` the discussions per list page
-    (1-100, default 25). `credentials` is a token sent as a bearer: a personal access token
-    or a GitHub App installation token (the caller mints it; it lasts an hour). `client`
-    defaults to a fresh `HttpClient`; `sleep` waits out a spent primary rate limit. Raises
-    `ConfigError` naming the bad option.
+    (1-100, default 25). With `options.app_id` and `options.installation_id`, `credentials`
+    is the GitHub App's private key (PEM) and the connector mints installation tokens
+    itself (service/connectors/github.py); without them, a token sent as a bearer (a
+    personal access token, or an installation token minted elsewhere). `client` defaults to
+    a fresh `HttpClient`; `sleep` waits out a spent primary rate limit; `clock` judges
+    rate-limit resets and token expiry. Raises `ConfigError` naming the bad option, or
+    `credentials_env` for an unreadable App key.
     """
 
     def __init__(
@@ -243,7 +247,10 @@ class GitHubDiscussionsConnector:
         self.source = source
         self.client = client or HttpClient()
         self._settings = _settings(source)
-        self._headers = {"Accept": "application/json", **credentials_headers(credentials)}
+        self.app: InstallationAuth | None = app_auth(source, credentials, self.client, clock)
+        self._headers = {"Accept": "application/json"}
+        if self.app is None:
+            self._headers.update(credentials_headers(credentials))
         if not 1 <= nested <= 100:
             raise ValueError("nested must be between 1 and 100")
         self._queries = _Queries.build(nested)
@@ -279,7 +286,7 @@ class GitHubDiscussionsConnector:
                 )
             records, errors, behind = [], [], False
             for position, node in enumerate(listing["nodes"], start=1):
-                at = _time(node.get("updatedAt")) if isinstance(node, dict) else None
+                at = parse_time(node.get("updatedAt")) if isinstance(node, dict) else None
                 if at is None or not isinstance(node.get("id"), str):
                     errors.append(f"list item {position} skipped: no id or updatedAt")
                     continue
@@ -360,12 +367,7 @@ class GitHubDiscussionsConnector:
                 )
             if wait > 0:
                 self._sleep(wait)
-        answer, response = self.client.post_json(
-            self._settings.url,
-            {"query": query, "variables": dict(variables)},
-            headers=self._headers,
-            throttled=_secondary_limit,
-        )
+        answer, response = self._post({"query": query, "variables": dict(variables)})
         if not isinstance(answer, dict):
             raise ConnectorError("the GraphQL answer is not a JSON object")
         errors = answer.get("errors") or []
@@ -382,31 +384,34 @@ class GitHubDiscussionsConnector:
         self._note_limit(data.get("rateLimit"), response)
         return data
 
+    def _post(self, body: Item) -> tuple[Any, requests.Response]:
+        """POST to the endpoint with the token; with App auth, a 401 on a token still
+        thought live (revoked, or the clocks disagree) mints another, once."""
+        try:
+            return self._send(body)
+        except FatalSourceError as exc:
+            if self.app is None or exc.status != 401:
+                raise
+            self.app.expire()
+            return self._send(body)
+
+    def _send(self, body: Item) -> tuple[Any, requests.Response]:
+        headers = self._headers if self.app is None else {**self._headers, **self.app.headers()}
+        return self.client.post_json(
+            self._settings.url, body, headers=headers, throttled=secondary_limit
+        )
+
     def _note_limit(self, limit: Any, response: requests.Response) -> None:
         remaining = (limit or {}).get("remaining") if isinstance(limit, dict) else None
         if remaining is None:
             remaining = _int(response.headers.get("X-RateLimit-Remaining"), None)
         if remaining is None or remaining > 0:
             return
-        reset = _time((limit or {}).get("resetAt")) if isinstance(limit, dict) else None
+        reset = parse_time((limit or {}).get("resetAt")) if isinstance(limit, dict) else None
         epoch = _int(response.headers.get("X-RateLimit-Reset"), None)
         if reset is None and epoch is not None:
             reset = datetime.fromtimestamp(epoch, UTC)
         self._reset = reset or self._clock()
-
-
-def _secondary_limit(response: requests.Response) -> float | None:
-    """The seconds a 403 asks to wait when it is a rate limit (GitHub's secondary limit
-    names `Retry-After`; a spent primary limit `X-RateLimit-Reset`); None otherwise."""
-    if response.status_code != 403:
-        return None
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if retry_after is not None:
-        return retry_after
-    if response.headers.get("X-RateLimit-Remaining") == "0":
-        reset = _int(response.headers.get("X-RateLimit-Reset"), None)
-        return max(1.0, reset - time.time()) if reset is not None else 60.0
-    return None
 
 
 def _map_discussion(
@@ -432,7 +437,7 @@ def _map_discussion(
 def _record(
     item: Item, kind: ContributionKind, thread: str, parent: str | None
 ) -> ContributionRecord:
-    created = _time(item.get("createdAt"))
+    created = parse_time(item.get("createdAt"))
     if created is None:
         raise _Unmappable(f"{item.get('id')} has no readable createdAt")
     return ContributionRecord(
@@ -440,7 +445,7 @@ def _record(
         kind=kind,
         author=_author(item.get("author")),
         created=created,
-        updated=_time(item.get("updatedAt")) or created,
+        updated=parse_time(item.get("updatedAt")) or created,
         text=str(item.get("bodyText") or ""),
         url=item.get("url") if isinstance(item.get("url"), str) else None,
         thread=thread,
@@ -478,13 +483,3 @@ def _int(value: Any, default: Any = 0) -> Any:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return default
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

@@ -6,8 +6,10 @@ classified here, in one table, and retried here, in one place:
     2xx, 304                  returned to the caller
     401, 403, 404, 410, 4xx   `FatalSourceError` at once (retrying will not help)
     408, 429, 5xx             retried with exponential backoff and jitter; a
-    timeouts, dropped links   `Retry-After` (seconds or HTTP-date) replaces the backoff
-    a body cut short          (the connection closed before `Content-Length` bytes came)
+    timeouts, dropped links   `Retry-After` (seconds or HTTP-date) replaces the backoff,
+    a body cut short          else the seconds the caller's `throttled(response)` names
+                              (a platform's own reset header); the connection closed
+                              before `Content-Length` bytes came is a body cut short
     a 4xx the caller's        retried after the seconds `throttled(response)` names (the
       `throttled` calls a     Stack Exchange API answers throttles as HTTP 400)
       throttle
@@ -52,7 +54,8 @@ __all__ = [
 ]
 
 #: Given a 4xx answer, the seconds it asks to wait when it is a throttle (0 or less: the
-#: client's own backoff), or None when it is not one (the answer is then fatal).
+#: client's own backoff), or None when it is not one (the answer is then fatal). Asked too
+#: of a 408, 429 or 5xx without a readable `Retry-After` (None: the client's own backoff).
 Throttled = Callable[[requests.Response], float | None]
 
 USER_AGENT = "whoknows/0.1"
@@ -273,11 +276,15 @@ class HttpClient:
         reason = f"HTTP {status} {response.reason or ''}".rstrip()
         if status in _RETRIABLE_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and throttled is not None:
+                # the platform's own header, e.g. Atlassian's X-RateLimit-Reset
+                wait = throttled(response)
+                retry_after = wait if wait is not None and wait > 0 else None
         elif throttled is not None and (wait := throttled(response)) is not None:
             reason += " (a throttle)"
             retry_after = wait if wait > 0 else None
         else:
-            raise FatalSourceError(f"{shown}: {reason}")
+            raise FatalSourceError(f"{shown}: {reason}", status)
         if retry_after is not None and retry_after > self.max_retry_after:
             raise RetryExhaustedError(
                 f"{shown}: {reason}; the server asks to wait {retry_after:.0f} s, "

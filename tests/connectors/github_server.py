@@ -18,6 +18,15 @@ query once `remaining` is 0 and before the reset is a violation (kept in `violat
 gets GitHub's 403. With `token` set, a request without `Authorization: bearer <token>`
 gets GitHub's 401 "Bad credentials".
 
+With `app` set (`App`: the App's id, its installation's id, its public key, how long the
+tokens it issues last), `POST /app/installations/<id>/access_tokens` answers as GitHub
+documents it: the bearer JWT verified with the App's public key (RS256, `iss` the App,
+`exp` in the future and at most 10 minutes ahead, `iat` not ahead), else 401 with GitHub's
+message; an unknown installation 404; else 201 with a `ghs_` token and its `expires_at`
+(whole seconds). GraphQL then takes those tokens until they expire (or `revoke_tokens()`),
+and answers an expired one with 401 "Bad credentials" (counted in `refused`). `minted`
+keeps each exchange's JWT claims.
+
 Tests change the repository (`add_comment`, `edit`, `delete_comment`, `remove`) — each
 change bumps the discussion's `updatedAt` as GitHub does — and draw faults from a seeded
 `plan` (tests/connectors/faults.py): a throttle is GitHub's secondary limit (403 or 429
@@ -32,12 +41,19 @@ import copy
 import json
 import math
 import re
+import secrets
+import string
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
 
 from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
@@ -51,6 +67,20 @@ _SECONDARY = {
     "you try again.",
 }
 Item = dict[str, Any]
+_TOKEN_DOCS = (
+    "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
+)
+_UNDECODABLE = "A JSON web token could not be decoded"
+
+
+@dataclass
+class App:
+    """A GitHub App installed on the fixture repository's organisation."""
+
+    app_id: int
+    installation_id: int
+    public_key: RSAKey
+    token_seconds: float = 3600.0
 
 
 def iso(when: datetime) -> str:
@@ -86,6 +116,10 @@ class GitHubServer(LocalServer):
         self._clock = datetime(2024, 6, 1, tzinfo=UTC)
         self._serial = 0
         self._lock = threading.Lock()
+        self.app: App | None = None
+        self.minted: list[Item] = []  # the claims of each JWT a token was minted for
+        self.refused = 0  # GraphQL requests answered 401
+        self._issued: dict[str, float] = {}  # installation token -> expiry (epoch s)
         super().__init__(_handler_for(self))
 
     @classmethod
@@ -202,11 +236,57 @@ class GitHubServer(LocalServer):
                     add(r, "reply", c["id"])
         return found
 
+    # App installation tokens
+
+    def revoke_tokens(self) -> None:
+        """Every installation token issued so far stops working (as after its hour)."""
+        with self._lock:
+            self._issued = dict.fromkeys(self._issued, 0.0)
+
+    def exchange(self, path: str, authorization: str | None) -> tuple[int, Item]:
+        """The answer to `POST /app/installations/<id>/access_tokens`."""
+        app = self.app
+        if app is None:
+            return 404, {"message": "Not Found", "documentation_url": _TOKEN_DOCS}
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return 401, {"message": _UNDECODABLE, "documentation_url": _TOKEN_DOCS}
+        problem = _jwt_problem(token, app)
+        if problem:
+            return 401, {"message": problem, "documentation_url": _TOKEN_DOCS}
+        if path != f"/app/installations/{app.installation_id}/access_tokens":
+            return 404, {"message": "Not Found", "documentation_url": _TOKEN_DOCS, "status": "404"}
+        alphabet = string.ascii_letters + string.digits
+        issued = "ghs_" + "".join(secrets.choice(alphabet) for _ in range(36))
+        expires = math.ceil(time.time() + app.token_seconds)
+        with self._lock:
+            self._issued[issued] = float(expires)
+            self.minted.append(jwt.decode(token, app.public_key).claims)
+        return 201, {
+            "token": issued,
+            "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
+            "permissions": {"discussions": "read", "metadata": "read"},
+            "repository_selection": "selected",
+        }
+
+    def _authorised(self, authorization: str | None) -> bool:
+        if self.token is None and self.app is None:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() not in ("bearer", "token"):
+            return False
+        if self.token is not None and token == self.token:
+            return True
+        with self._lock:
+            return time.time() < self._issued.get(token, 0.0)
+
     # Answers
 
     def answer(self, body: Item, headers: Any) -> tuple[int, dict[str, str], Item]:
         """The status, headers and JSON answer for one GraphQL request."""
-        if self.token is not None and headers.get("Authorization") != f"Bearer {self.token}":
+        if not self._authorised(headers.get("Authorization")):
+            with self._lock:
+                self.refused += 1
             return 401, {}, _BAD_CREDENTIALS
         with self._lock:
             now = time.monotonic()
@@ -303,6 +383,31 @@ class GitHubServer(LocalServer):
         return None
 
 
+def _jwt_problem(token: str, app: App) -> str | None:
+    """What GitHub says of an App JWT that will not do, or None when it will."""
+    try:
+        decoded = jwt.decode(token, app.public_key, algorithms=["RS256"])
+    except (JoseError, ValueError):
+        return _UNDECODABLE
+    claims, now = decoded.claims, time.time()
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, int) or exp <= now:
+        return (
+            "'Expiration time' claim ('exp') must be a numeric value representing the future "
+            "time at which the assertion expires"
+        )
+    if exp > now + 600:
+        return "'Expiration time' claim ('exp') is too far in the future"
+    if not isinstance(iat, int) or iat > now + 1:
+        return (
+            "'Issued at' claim ('iat') must be an Integer representing the time that the "
+            "assertion was issued"
+        )
+    if str(claims.get("iss")) != str(app.app_id):
+        return _UNDECODABLE  # GitHub looks the key up by `iss`: another App's fails
+    return None
+
+
 def _first(query: str, field: str, default: int) -> int:
     found = re.search(rf"{field}\(first: (\d+)", query)
     return int(found.group(1)) if found else default
@@ -345,8 +450,10 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             plan = server.plan
-            listing = "repository(" in str(body.get("query"))
-            kind = plan.draw("/graphql", listing=listing) if plan else None
+            tokens = self.path.startswith("/app/installations/")
+            listing = not tokens and "repository(" in str(body.get("query"))
+            route = "/app/installations" if tokens else "/graphql"
+            kind = plan.draw(route, listing=listing) if plan else None
             if kind == "error" and plan:
                 self.send(plan.error_status(), {"Content-Type": "text/html"}, HTML_ERROR)
                 return
@@ -355,6 +462,10 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
                 server.throttled.append(status)
                 headers = {"Content-Type": "application/json", "Retry-After": str(plan.wait)}
                 self.send(status, headers, json.dumps(_SECONDARY).encode())
+                return
+            if tokens:
+                status, answer = server.exchange(self.path, self.headers.get("Authorization"))
+                self._json(status, {}, json.dumps(answer).encode(), kind)
                 return
             first_page = not (body.get("variables") or {}).get("after")
             if kind == "repeat" and not first_page and server._last_list is not None:
@@ -365,8 +476,13 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
             payload = json.dumps(answer).encode()
             if listing and status == 200:
                 server._last_list = payload
-            if plan:
-                pause(kind, plan)
+            self._json(status, headers, payload, kind)
+
+        def _json(
+            self, status: int, headers: dict[str, str], payload: bytes, kind: str | None
+        ) -> None:
+            if server.plan:
+                pause(kind, server.plan)
             sent, announced, close = cut(payload, kind)
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
             self.send(status, headers, sent, length=announced, close=close)
