@@ -43,15 +43,18 @@ unmerged), the name from `publicName` or `displayName`.
 
 Auth: credentials "e-mail:API token" go as HTTP Basic (`url` the site's wiki,
 `https://<site>.atlassian.net/wiki`); anything else as an OAuth 2.0 bearer token (`url`
-then `https://api.atlassian.com/ex/confluence/<cloud id>/wiki`). Rate limits: 429 and 5xx
-are retried by the shared client (`Retry-After` waited exactly); an answer with
-`X-RateLimit-Remaining: 0` makes the next request wait until `X-RateLimit-Reset`.
+then `https://api.atlassian.com/ex/confluence/<cloud id>/wiki`). Rate limits, as Atlassian's
+"Rate limiting" page has them: 429 and 5xx are retried by the shared client, waiting the
+`Retry-After` seconds exactly or, without one, until `X-RateLimit-Reset` (an ISO 8601
+time; one given to the minute, as the page's "yyyy-MM-ddTHH:mmZ", is waited to that
+minute's end, since the reset falls within it); an answer with `X-RateLimit-Remaining: 0`
+makes the next request wait until `X-RateLimit-Reset`.
 
 Known limits: a change that makes no new version (a like, a label, a page restored from
 the trash, a permission change) waits for the item's next edit or a full run; so do
 comments of trashed content. Labels are not read. Likes cost a request an item. An
-incremental walk holds what changed in memory before yielding it. A 429 that names only
-`X-RateLimit-Reset` (no `Retry-After`) is retried after the client's own backoff.
+incremental walk holds what changed in memory before yielding it. A 429 that names neither
+`Retry-After` nor `X-RateLimit-Reset` is retried after the client's own backoff.
 
 Options: `limit` (items a request, 1-250, default 100), `spaces` (space keys; default all
 the credentials see), `likes`, `emails`, `trash` (each default true).
@@ -64,7 +67,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -81,11 +84,12 @@ from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
 
-__all__ = ["ConfluenceConnector"]
+__all__ = ["ConfluenceConnector", "rate_limit_reset"]
 
 #: Answers in a row that repeat the link just followed before the walk gives up.
 _STALLED = 3
 _USERS_PER_LOOKUP = 50
+_TO_THE_MINUTE = re.compile(r"T\d{2}:\d{2}(?:Z|[+-]\d{2}:?\d{2})?$")
 _MACRO_PARAMETER = re.compile(r"<ac:parameter\b[^>]*>.*?</ac:parameter>", re.DOTALL)
 _BARE_LINK = re.compile(
     r"<ac:link\b[^>]*>\s*<ri:(?:page|blog-post)\b[^>]*ri:content-title=\"([^\"]*)\"[^>]*/>"
@@ -218,7 +222,9 @@ class _ConfluenceApi:
         if self._resume_at is not None:
             self._sleep(max(0.0, self._resume_at - time.time()))
             self._resume_at = None
-        data, response = self.client.get_json(url, params=params, headers=self.headers)
+        data, response = self.client.get_json(
+            url, params=params, headers=self.headers, throttled=_reset_wait
+        )
         self._pace(response)
         if not isinstance(data, dict):
             raise ConnectorError(f"GET {path}: expected a JSON object, got {type(data).__name__}")
@@ -227,10 +233,9 @@ class _ConfluenceApi:
     def _pace(self, response: requests.Response) -> None:
         if response.headers.get("X-RateLimit-Remaining", "").strip() != "0":
             return
-        reset = _time(response.headers.get("X-RateLimit-Reset"))
-        if reset is not None:
-            wait = min(reset.timestamp() - time.time(), self.client.max_retry_after)
-            self._resume_at = time.time() + max(0.0, wait)
+        wait = rate_limit_reset(response.headers.get("X-RateLimit-Reset"))
+        if wait is not None:
+            self._resume_at = time.time() + min(wait, self.client.max_retry_after)
 
     def listing(
         self, path: str, params: Mapping[str, Any] | None = None
@@ -552,6 +557,27 @@ def _timed(
             continue
         timed.append((item, when))
     return timed, errors
+
+
+def rate_limit_reset(value: str | None, now: datetime | None = None) -> float | None:
+    """The seconds (never negative) until the time an `X-RateLimit-Reset` header names, or
+    None when it is absent or unreadable. A time given only to the minute ("2024-07-01T12:05Z",
+    Atlassian's documented form) counts as that minute's end: the reset falls within it."""
+    reset = _time(value)
+    if reset is None or value is None:
+        return None
+    if _TO_THE_MINUTE.search(value.strip()):
+        reset += timedelta(minutes=1)
+    return max(0.0, (reset - (now or datetime.now(UTC))).total_seconds())
+
+
+def _reset_wait(response: requests.Response) -> float | None:
+    """For a 429 without a readable `Retry-After` (the shared client asks): the seconds
+    until its `X-RateLimit-Reset`; None for other answers (a 5xx may carry the header of a
+    window it has nothing to do with), or without one."""
+    if response.status_code != 429:
+        return None
+    return rate_limit_reset(response.headers.get("X-RateLimit-Reset"))
 
 
 def _time(value: Any) -> datetime | None:

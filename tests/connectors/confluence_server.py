@@ -15,9 +15,11 @@ Knobs: `basic` ("e-mail:API token") and `bearer` (an OAuth access token): when e
 set, a request needs one of them, else HTTP 401 in the v2 error format; `can_look_up_users`
 (403 on the user lookup when false); `rate_limit = (requests, seconds)`: after that many
 requests Remaining is 0 until the reset, and a request before it is recorded in
-`early` and answered 429 with `Retry-After`; `prefix` (served under the OAuth gateway's
-`/ex/confluence/<cloud id>`); `fault(...)` (scripted answers, as the
-WordPress server's); `on_request(hook)`. Changes move the clock (`now`) a minute:
+`early` and answered 429 with `Retry-After`; `reset_only`: a 429 (over the limit, or a
+plan's throttle) names only `X-RateLimit-Reset`, no `Retry-After`, as Atlassian's page
+allows; `spend_elsewhere()`: another client spends the rest of the window; `prefix`
+(served under the OAuth gateway's `/ex/confluence/<cloud id>`); `fault(...)` (scripted
+answers, as the WordPress server's); `on_request(hook)`. Changes move the clock (`now`) a minute:
 `add`, `edit` (a new version), `trash`, `like`. A seeded `plan` (faults.py) draws faults;
 its repeats serve a listing's previous answer of the same walk again (its `next` leads back
 to the link just followed). `tripwire` (crashsite.py) sees every content listing request.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +86,7 @@ class ConfluenceServer(Scripted, LocalServer):
         self.can_look_up_users = True
         self.rate_limit: tuple[int, float] | None = None
         self.early: list[str] = []
+        self.reset_only = False
         self.requests: list[Recorded] = []
         self.faults: dict[str, list[Fault]] = {}
         self.hooks: list[Callable[[Recorded], None]] = []
@@ -257,28 +261,43 @@ class ConfluenceServer(Scripted, LocalServer):
             return item
         return {k: v for k, v in item.items() if k != "body"}
 
+    def spend_elsewhere(self) -> None:
+        """Another client with the same credentials spends a whole window, begun now."""
+        limit, seconds = self.rate_limit or (1_000_000, 60.0)
+        with self.lock:
+            self._window = (_ms_up(time.time() + seconds), limit)
+
     def rate_headers(self) -> tuple[dict[str, str], bool]:
         """The rate-limit headers for the next answer, and whether it is over the limit."""
         limit, seconds = self.rate_limit or (1_000_000, 60.0)
         now = time.time()
         reset_at, used = self._window
         if now >= reset_at:
-            reset_at, used = now + seconds, 0
+            reset_at, used = _ms_up(now + seconds), 0
         over = self.rate_limit is not None and used >= limit
         if over:
             self.early.append(f"{reset_at - now:.3f} s before the reset")
         else:
             used += 1
         self._window = (reset_at, used)
-        reset = datetime.fromtimestamp(reset_at, UTC).isoformat().replace("+00:00", "Z")
         headers = {
             "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": str(max(0, limit - used)),
-            "X-RateLimit-Reset": reset,
+            "X-RateLimit-Reset": reset_stamp(reset_at),
         }
-        if over:
+        if over and not self.reset_only:
             headers["Retry-After"] = str(max(1, round(reset_at - now)))
         return headers, over
+
+
+def _ms_up(epoch: float) -> float:
+    """`epoch` rounded up to the millisecond, the precision the reset goes out with."""
+    return math.ceil(epoch * 1000) / 1000
+
+
+def reset_stamp(epoch: float) -> str:
+    """An `X-RateLimit-Reset` value: ISO 8601 in UTC, to the millisecond (rounded up)."""
+    return stamp(datetime.fromtimestamp(_ms_up(epoch), UTC))
 
 
 _ORDERS: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
@@ -346,15 +365,15 @@ def _handler_for(server: ConfluenceServer) -> type[BaseHTTPRequestHandler]:
                 return plan.error_status(), {"Content-Type": "text/html"}, HTML_ERROR
             if drawn == "throttle":
                 body = error_body(429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
-                return (
-                    429,
-                    {
-                        "Retry-After": str(plan.wait),
-                        "X-RateLimit-Remaining": "0",
-                        "RateLimit-Reason": "confluence-burst-based",
-                    },
-                    body,
-                )
+                headers = {
+                    "X-RateLimit-Remaining": "0",
+                    "RateLimit-Reason": "confluence-burst-based",
+                }
+                if server.reset_only:  # the window the plan opened ends at most then
+                    headers["X-RateLimit-Reset"] = reset_stamp(time.time() + plan.wait)
+                else:
+                    headers["Retry-After"] = str(plan.wait)
+                return 429, headers, body
             walk = (route, query.get("sort", ""), query.get("status", ""))
             with server.lock:
                 if "cursor" not in query:

@@ -19,7 +19,7 @@ from service import pipeline
 from service.config import ConfigError, SourceConfig, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError, FatalSourceError, Page
-from service.connectors.confluence import ConfluenceConnector
+from service.connectors.confluence import ConfluenceConnector, rate_limit_reset
 from service.connectors.http import HttpClient
 from service.model import ContributionKind, ContributionRecord
 from service.store.schema import contributions
@@ -283,6 +283,62 @@ def test_an_exhausted_rate_limit_waits_for_its_reset(wiki: ConfluenceServer) -> 
 
     assert sorted(by_id(pages)) == ALL_IDS
     assert wiki.early == []  # never asked before X-RateLimit-Reset
+
+
+def test_throttles_naming_only_x_ratelimit_reset_are_waited_out_until_it(
+    wiki: ConfluenceServer, open_store: Callable[[str], pipeline.Services]
+) -> None:
+    clean, faulty = open_store("clean"), open_store("faulty")
+    assert sync(clean, connector(wiki, limit=4)).failed is None
+    wiki.reset_only = True  # 429s with X-RateLimit-Reset and no Retry-After
+    wiki.plan = FaultPlan(seed=2, rates=only(throttle=0.3))
+    sleeps: list[float] = []
+    # The client's own backoff (10-50 ms) would come back inside the 1 s windows.
+    client = HttpClient(timeout=2.0, backoff_base=0.01, backoff_max=0.05,
+                        sleep=lambda s: (sleeps.append(s), time.sleep(s)))  # fmt: skip
+
+    report = sync(faulty, connector(wiki, client=client, limit=4))
+
+    assert report.failed is None
+    assert wiki.plan.counts()["throttle"] >= 3
+    assert wiki.plan.violations == []
+    assert snapshot(faulty) == snapshot(clean)
+    assert len(sleeps) == wiki.plan.counts()["throttle"] and min(sleeps) > 0.5
+
+
+def test_a_limit_spent_elsewhere_is_waited_out_to_the_reset_its_429_names(
+    wiki: ConfluenceServer,
+) -> None:
+    wiki.rate_limit, wiki.reset_only = (1000, 0.6), True
+    client = HttpClient(timeout=2.0, backoff_base=0.01, backoff_max=0.05)
+    pages = connector(wiki, client=client, limit=3).pages(None)
+    first = next(pages)
+    wiki.spend_elsewhere()
+    started = time.monotonic()
+
+    rest = list(pages)
+
+    assert sorted(by_id([first, *rest])) == ALL_IDS
+    # The one refused request could not be foreseen; its retry waited for the reset.
+    assert len(wiki.early) == 1 and time.monotonic() - started >= 0.55
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("2024-07-01T12:05:10.250Z", 40.25),
+        ("2024-07-01T12:05Z", 90.0),  # Atlassian's "yyyy-MM-ddTHH:mmZ": to the minute's end
+        ("2024-07-01T14:05+02:00", 90.0),
+        ("2024-07-01T12:04:00Z", 0.0),  # gone by: no wait
+        ("in a minute", None),
+        (None, None),
+    ],
+)
+def test_x_ratelimit_reset_is_read_as_the_seconds_until_it(
+    header: str | None, seconds: float | None
+) -> None:
+    now = datetime(2024, 7, 1, 12, 4, 30, tzinfo=UTC)
+    assert rate_limit_reset(header, now) == seconds
 
 
 # Incremental runs
