@@ -40,17 +40,26 @@ import replay
 
 from service.config import SourceConfig
 from service.connectors.base import Connector
+from service.connectors.confluence import ConfluenceConnector
 from service.connectors.discourse import DiscourseConnector
+from service.connectors.github_discussions import GitHubDiscussionsConnector
 from service.connectors.http import HttpClient
 from service.connectors.jsonfeed import JsonFeedConnector
 from service.connectors.rss import RssConnector
+from service.connectors.slack import SlackConnector
 from service.connectors.stackexchange import StackExchangeConnector
 from service.connectors.wordpress import WordPressConnector
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DRIVER = HERE / "perceval_driver.py"
-KINDS = ("discourse", "rss", "wordpress", "stackexchange", "jsonfeed")
+KINDS = (
+    "discourse", "rss", "wordpress", "stackexchange", "jsonfeed", "slack", "github_discussions",
+    "confluence", "confluence-nolikes",
+)
+#: Perceval has no comparable backend for the others: none for GitHub Discussions (its
+#: github backends read issues and pull requests), Confluence only through the v1 REST API
+#: (the local server speaks v2), Slack without thread replies (and with its URL fixed).
 COMPARED = ("discourse", "rss")
 
 
@@ -61,8 +70,8 @@ def _client() -> HttpClient:
 
 def _connector(kind: str, url: str) -> Connector:
     def source(audience: str = "external", **options: Any) -> SourceConfig:
-        return SourceConfig(id=f"bench-{kind}", kind=kind, audience=audience, url=url,  # type: ignore[arg-type]
-                            options=options)
+        return SourceConfig(id=f"bench-{kind}", kind=kind.removesuffix("-nolikes"),  # type: ignore[arg-type]
+                            audience=audience, url=url, options=options)  # type: ignore[arg-type]
 
     if kind == "discourse":
         return DiscourseConnector(source(), _client())
@@ -75,6 +84,15 @@ def _connector(kind: str, url: str) -> Connector:
     if kind == "jsonfeed":
         options = {**replay.PORTAL_OPTIONS, "per_page": 100}
         return JsonFeedConnector(source("partner", **options), _client())
+    if kind == "slack":
+        channels = replay.SLACK_CHANNELS
+        return SlackConnector(source("internal", channels=channels), _client(), replay.SLACK_TOKEN)
+    if kind == "github_discussions":
+        options = {"repository": "octo-org/octo-repo", "per_page": 25}
+        return GitHubDiscussionsConnector(source(**options), _client(), replay.GITHUB_TOKEN)
+    if kind.startswith("confluence"):
+        likes = kind == "confluence"
+        return ConfluenceConnector(source("internal", likes=likes), _client())
     raise ValueError(kind)
 
 

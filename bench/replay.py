@@ -10,6 +10,12 @@ with generated items in the source's own format instead of the handful of fixtur
     wordpress      `WordPressServer`: posts with comments, users
     stackexchange  `StackExchangeServer`: questions with answers and comments
     jsonfeed       `PortalServer`: a partner portal paged by page number
+    slack          `SlackServer`: the fixture workspace `slack_copies` times over
+    github_discussions  `GitHubServer`: the fixture repository `github_copies` times over
+    confluence     `ConfluenceServer`: the fixture wiki `confluence_copies` times over
+
+(The last three scale their test fixtures rather than generate text: their items are the
+fixtures' hand-written ones, copied with shifted ids and times.)
 
 The data never changes during a run, so each server caches its answers by request (the
 first request of a kind computes it, later ones are a lookup): the bench then measures
@@ -34,18 +40,22 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.connectors.confluence_server import ConfluenceServer  # noqa: E402
 from tests.connectors.discourse_server import DiscourseServer  # noqa: E402
 from tests.connectors.feedserver import FeedServer  # noqa: E402
+from tests.connectors.github_server import GitHubServer  # noqa: E402
 from tests.connectors.portal_server import (  # noqa: E402
     Listing,
     PortalServer,
     PortalStyle,
     total_pages,
 )
+from tests.connectors.slack_server import TOKEN as SLACK_TOKEN  # noqa: E402
+from tests.connectors.slack_server import SlackServer  # noqa: E402
 from tests.connectors.stackexchange_server import StackExchangeServer  # noqa: E402
 from tests.connectors.wordpress_server import WordPressServer  # noqa: E402
 
-__all__ = ["Scale", "serve"]
+__all__ = ["GITHUB_TOKEN", "SLACK_CHANNELS", "SLACK_TOKEN", "Scale", "serve"]
 
 _POSTS_ROUTE = re.compile(r"^/posts/(\d+)\.json$")
 _START = datetime(2023, 1, 2, 8, 0, tzinfo=UTC)
@@ -57,6 +67,8 @@ _VOCABULARY = (
     "subscriber dependant coverage exclusion waiting period pre-existing condition"
 ).split()
 WP_CREDENTIALS = "bench:app password"
+GITHUB_TOKEN = "ghp_bench"
+SLACK_CHANNELS = ["ask-claims", "ask-it"]
 _AVATARS = "/user_avatar/community.example.com"
 
 
@@ -75,6 +87,9 @@ class Scale:
     se_comments: int = 1  # a question's or an answer's
     portal_items: int = 3000
     portal_per_page: int = 100
+    slack_copies: int = 100  # 1,200 items in the two channels read
+    github_copies: int = 250  # 1,000 discussions, 3,000 items
+    confluence_copies: int = 100  # 1,200 items
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -508,6 +523,92 @@ class BenchPortal(PortalServer):
         return cached
 
 
+# -- Slack, GitHub Discussions, Confluence: the test fixtures scaled ---------------------------
+
+
+class BenchSlack(SlackServer):
+    """`SlackServer.scaled`, cached answers; `BenchSlack.of(scale)`."""
+
+    item_count = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    @classmethod
+    def of(cls, scale: Scale) -> BenchSlack:
+        server = cls.scaled(scale.slack_copies)
+        assert isinstance(server, cls)
+        read = {c["id"] for c in server.channels if c["name"] in SLACK_CHANNELS}
+        bots = {m["id"] for m in server.members if m.get("is_bot")}
+        words = {None, "thread_broadcast", "file_share", "me_message"}  # what the connector keeps
+        server.item_count = sum(
+            1
+            for cid in read
+            for m in server.messages.get(cid, {}).values()
+            if m.get("user") and m["user"] not in bots and not m.get("bot_id")
+            and m.get("subtype") in words
+        )
+        return server
+
+    def answer(self, method: str, query: dict[str, str], auth: str | None) -> dict[str, Any]:
+        key = (method, auth, *sorted(query.items()))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = super().answer(method, query, auth)
+        return cached
+
+
+class BenchGitHub(GitHubServer):
+    """`GitHubServer.scaled`, a rate limit never reached, cached answers;
+    `BenchGitHub.of(scale)`."""
+
+    item_count = 0
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._cache: dict[str, tuple[int, dict[str, str], Any]] = {}
+
+    @classmethod
+    def of(cls, scale: Scale) -> BenchGitHub:
+        server = cls.scaled(scale.github_copies, token=GITHUB_TOKEN, limit=10**9)
+        assert isinstance(server, cls)
+        server.item_count = len(server.expected())
+        return server
+
+    def answer(self, body: Any, headers: Any) -> tuple[int, dict[str, str], Any]:
+        key = json.dumps([body, headers.get("Authorization")], sort_keys=True)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = super().answer(body, headers)
+        return cached
+
+
+class BenchConfluence(ConfluenceServer):
+    """`ConfluenceServer.scaled`, cached answers (the rate-limit headers stay live);
+    `BenchConfluence.of(scale)`."""
+
+    item_count = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    @classmethod
+    def of(cls, scale: Scale) -> BenchConfluence:
+        server = cls.scaled(scale.confluence_copies)
+        assert isinstance(server, cls)
+        server.item_count = sum(len(items) for items in server.items.values())
+        return server
+
+    def answer(self, route: str, query: dict[str, str]) -> Any:
+        key = (route, *sorted(query.items()))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = super().answer(route, query)
+        return cached
+
+
 # -- the server process ----------------------------------------------------------------------------
 
 
@@ -521,7 +622,10 @@ def serve(conn: Connection, scale: Scale) -> None:
     wordpress = BenchWordPress(scale)
     stackexchange = BenchStackExchange(scale)
     portal = BenchPortal(scale)
-    servers: list[Any] = [discourse, feed, wordpress, stackexchange, portal]
+    slack, github = BenchSlack.of(scale), BenchGitHub.of(scale)
+    confluence = BenchConfluence.of(scale)
+    servers: list[Any] = [discourse, feed, wordpress, stackexchange, portal, slack, github,
+                          confluence]
     for server in servers:
         server.start()
     long_topics = sum(1 for t in discourse.topics.values() if t["posts_count"] > 20)
@@ -545,6 +649,16 @@ def serve(conn: Connection, scale: Scale) -> None:
         },
         "jsonfeed": {"url": portal.url, "items": portal.item_count,
                      "data": f"{portal.item_count} items, {scale.portal_per_page} a page"},
+        "slack": {"url": slack.url, "items": slack.item_count,
+                  "data": f"2 channels, {slack.item_count} messages and replies"},
+        "github_discussions": {
+            "url": github.url, "items": github.item_count,
+            "data": f"{len(github.discussions)} discussions, {github.item_count} items",
+        },
+        **{kind: {"url": confluence.url, "items": confluence.item_count,
+                  "data": f"{confluence.item_count} pages, posts and comments, {likes}"}
+           for kind, likes in (("confluence", "likes read"),
+                               ("confluence-nolikes", "likes = false"))},
     }))
     conn.recv()  # anything: stop
     for server in servers:
