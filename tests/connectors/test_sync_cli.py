@@ -1,13 +1,21 @@
-"""`whoknows sync` end to end: a configured RSS source pulled over real HTTP."""
+"""`whoknows sync` and `whoknows sources` end to end: configured sources pulled over real
+HTTP."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from click.testing import CliRunner
+from joserfc.jwk import RSAKey
 
 from service.cli import cli
+from tests.connectors.confluence_server import ConfluenceServer
 from tests.connectors.feedserver import FeedServer
+from tests.connectors.github_server import App, GitHubServer
+from tests.connectors.slack_server import TOKEN as SLACK_TOKEN
+from tests.connectors.slack_server import SlackServer
+from tests.connectors.test_confluence import TOKEN as CONFLUENCE_TOKEN
+from tests.connectors.test_slack import EXPECTED as SLACK_EXPECTED
 
 
 def _config(tmp_path: Path, url: str) -> Path:
@@ -90,3 +98,70 @@ def test_sync_says_each_retry_and_its_wait(tmp_path: Path, feed_server: FeedServ
     assert len(lines) == 2, result.stderr
     assert "HTTP 503" in lines[0] and "attempt 1 of 8, next in 1.0 s" in lines[0]
     assert "attempt 2 of 8, next in 1.0 s" in lines[1]
+
+
+def test_the_issue_18_kinds_sync_and_show_their_state_in_sources(tmp_path: Path) -> None:
+    """Slack, GitHub Discussions (as a GitHub App) and Confluence, configured as the
+    README says, pulled by `whoknows sync`; `whoknows sources` lists each with its items,
+    and a source that then fails with the reason, no secret in it."""
+    key = RSAKey.generate_key(2048, private=True)
+    pem = key.as_pem(private=True).decode()
+    with SlackServer() as slack, GitHubServer() as github, ConfluenceServer() as wiki:
+        github.app = App(918273, 46151, RSAKey.import_key(key.as_pem()))
+        wiki.basic = CONFLUENCE_TOKEN
+        config = tmp_path / "whoknows.toml"
+        config.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'w.db'}"
+
+[[sources]]
+id = "slack-qa"
+kind = "slack"
+url = "{slack.url}"
+audience = "internal"
+credentials_env = "SLACK_BOT_TOKEN"
+options = {{ channels = ["ask-claims", "ask-it"] }}
+
+[[sources]]
+id = "octo-discussions"
+kind = "github_discussions"
+url = "{github.url}"
+audience = "external"
+credentials_env = "OCTO_GITHUB_APP_KEY"
+options = {{ repository = "octo-org/octo-repo", app_id = 918273, installation_id = 46151 }}
+
+[[sources]]
+id = "claims-wiki"
+kind = "confluence"
+url = "{wiki.url}"
+audience = "internal"
+credentials_env = "CONFLUENCE_API_TOKEN"
+""")
+        env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "OCTO_GITHUB_APP_KEY": pem,
+               "CONFLUENCE_API_TOKEN": CONFLUENCE_TOKEN}
+        runner = CliRunner()
+
+        def run(*args: str):  # type: ignore[no-untyped-def]
+            return runner.invoke(cli, ["--config", str(config), *args], env=env)
+
+        synced = run("sync")
+        assert synced.exit_code == 0, synced.output
+        for source_id, count in (("slack-qa", len(SLACK_EXPECTED)), ("octo-discussions", 12),
+                                 ("claims-wiki", 12)):
+            assert f"{source_id}: {count} new" in synced.output
+        listing = run("sources").output.splitlines()
+        for source_id, kind, count in (("slack-qa", "slack", len(SLACK_EXPECTED)),
+                                       # the comment deleted under its replies is not counted
+                                       ("octo-discussions", "github_discussions", 11),
+                                       ("claims-wiki", "confluence", 12)):
+            [line] = [line for line in listing if line.startswith(source_id)]
+            assert f" {kind} " in line and f" {count} items" in line, line
+            assert "last success 20" in line and "gave up" not in line
+
+        github.app.installation_id = 1  # the App was uninstalled, reinstalled elsewhere
+        failed = run("sync", "octo-discussions")
+        assert failed.exit_code == 1
+        shown = run("sources").output
+        assert "gave up: FatalSourceError: GitHub knows no installation 46151" in shown
+        assert "options.installation_id" in shown
+        assert "PRIVATE KEY" not in shown + failed.output and pem[40:80] not in shown
