@@ -18,8 +18,10 @@ Perceval runs in its own venv: `--perceval-python` names its interpreter; withou
 bench creates (once) `bench/out/perceval-venv` with `python -m venv` and
 `pip install "perceval>=1.0"`, which needs PyPI that one time. `--no-perceval` skips it.
 
-Prints a table and one JSON line (items/s per connector, and ours/Perceval for Discourse
-and RSS). Not a test: nothing is asserted but that both sides saw the same items.
+Prints a table and one JSON line (items/s and requests per connector, and ours/Perceval
+for Discourse and RSS; Perceval has no comparable backend for Slack, GitHub Discussions or
+Confluence, see COMPARED). Not a test: nothing is asserted but that both sides saw the
+same items.
 """
 
 from __future__ import annotations
@@ -96,12 +98,14 @@ def _connector(kind: str, url: str) -> Connector:
     raise ValueError(kind)
 
 
-def run_ours(kind: str, url: str) -> tuple[float, int]:
-    """One run: a fresh connector's `pages(None)` to the end; (seconds, records)."""
+def run_ours(kind: str, url: str) -> tuple[float, int, int]:
+    """One run: a fresh connector's `pages(None)` to the end; (seconds, records,
+    requests)."""
     connector = _connector(kind, url)
     started = time.perf_counter()
     items = sum(len(page.records) for page in connector.pages(None))
-    return time.perf_counter() - started, items
+    seconds = time.perf_counter() - started
+    return seconds, items, connector.client.requests_made  # type: ignore[attr-defined]
 
 
 class PercevalDriver:
@@ -146,14 +150,14 @@ def measure(
         perceval.run(kind, url)
     ours: list[float] = []
     theirs: list[float] = []
-    items = their_items = 0
+    items = their_items = requests = 0
     for _ in range(repeat):
-        seconds, items = run_ours(kind, url)
+        seconds, items, requests = run_ours(kind, url)
         ours.append(seconds)
         if perceval:
             seconds, their_items = perceval.run(kind, url)
             theirs.append(seconds)
-    result: dict[str, Any] = {"ours": _figures(ours, items)}
+    result: dict[str, Any] = {"ours": {**_figures(ours, items), "requests": requests}}
     if perceval:
         result["perceval"] = {**_figures(theirs, their_items), "version": perceval.version}
         result["ratio"] = round(result["ours"]["per_second"] / result["perceval"]["per_second"], 2)
@@ -205,14 +209,15 @@ def machine() -> dict[str, Any]:
 
 
 def _table(results: dict[str, dict[str, Any]]) -> str:
-    rows = [("connector", "data", "items", "ours s", "ours items/s", "Perceval items/s",
-             "ours/Perceval")]
+    rows = [("connector", "data", "items", "requests", "ours s", "ours items/s",
+             "Perceval items/s", "ours/Perceval")]
     for kind, result in results.items():
         ours, theirs = result["ours"], result.get("perceval")
         rows.append((
             kind,
             result["data"],
             str(ours["items"]),
+            str(ours["requests"]),
             f"{ours['seconds']:.2f}",
             f"{ours['per_second']:,}",
             f"{theirs['per_second']:,}" if theirs else "-",
