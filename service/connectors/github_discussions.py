@@ -29,6 +29,11 @@ someone who upvotes and reacts counts twice (the API counts, it does not say who
 `bodyText`. A comment with `deletedAt` is deleted. An author whose account is gone
 (`author: null`) is GitHub's `ghost`.
 
+Auth: a token sent as a bearer (a personal access token, or an installation token minted
+elsewhere), or, with `options.app_id` and `options.installation_id`, the GitHub App's
+private key: installation tokens are then minted and refreshed here (github.py), and a 401
+on a token thought live mints another, once.
+
 Rate limits: every query asks `rateLimit { remaining resetAt }`; when it reaches 0 (or the
 `X-RateLimit-Remaining` header does) the run waits until `resetAt`, or stops with a
 `ConnectorError` when that is more than the client's `max_retry_after` away (the next run
