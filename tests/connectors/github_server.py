@@ -23,9 +23,11 @@ tokens it issues last), `POST /app/installations/<id>/access_tokens` answers as 
 documents it: the bearer JWT verified with the App's public key (RS256, `iss` the App,
 `exp` in the future and at most 10 minutes ahead, `iat` not ahead), else 401 with GitHub's
 message; an unknown installation 404; else 201 with a `ghs_` token and its `expires_at`
-(whole seconds). GraphQL then takes those tokens until they expire (or `revoke_tokens()`),
-and answers an expired one with 401 "Bad credentials" (counted in `refused`). `minted`
-keeps each exchange's JWT claims.
+(whole seconds); also under `/api/v3`, as GitHub Enterprise Server serves REST (GraphQL
+is taken at any path, `/api/graphql` too). GraphQL then takes those tokens until they
+expire (or `revoke_tokens()`), and answers an expired one with 401 "Bad credentials"
+(counted in `refused`). `minted` keeps each exchange's JWT claims, `token_paths` the
+paths they were asked at.
 
 Tests change the repository (`add_comment`, `edit`, `delete_comment`, `remove`) — each
 change bumps the discussion's `updatedAt` as GitHub does — and draw faults from a seeded
@@ -119,6 +121,7 @@ class GitHubServer(LocalServer):
         self.app: App | None = None
         self.minted: list[Item] = []  # the claims of each JWT a token was minted for
         self.refused = 0  # GraphQL requests answered 401
+        self.token_paths: list[str] = []  # where installation tokens were asked for
         self._issued: dict[str, float] = {}  # installation token -> expiry (epoch s)
         super().__init__(_handler_for(self))
 
@@ -450,7 +453,9 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             plan = server.plan
-            tokens = self.path.startswith("/app/installations/")
+            # GitHub Enterprise Server serves REST under /api/v3 (and GraphQL at /api/graphql)
+            path = self.path.removeprefix("/api/v3")
+            tokens = path.startswith("/app/installations/")
             listing = not tokens and "repository(" in str(body.get("query"))
             route = "/app/installations" if tokens else "/graphql"
             kind = plan.draw(route, listing=listing) if plan else None
@@ -464,7 +469,8 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
                 self.send(status, headers, json.dumps(_SECONDARY).encode())
                 return
             if tokens:
-                status, answer = server.exchange(self.path, self.headers.get("Authorization"))
+                server.token_paths.append(self.path)
+                status, answer = server.exchange(path, self.headers.get("Authorization"))
                 self._json(status, {}, json.dumps(answer).encode(), kind)
                 return
             first_page = not (body.get("variables") or {}).get("after")

@@ -93,6 +93,16 @@ def test_a_sync_with_app_auth_stores_what_the_server_holds(
     assert 0 < claims["exp"] - claims["iat"] <= 600
 
 
+def test_on_github_enterprise_server_tokens_come_from_its_rest_root(
+    repo: GitHubServer, pem: str
+) -> None:
+    config = msgspec.structs.replace(source(repo), url=repo.origin + "/api/graphql")
+    connector = GitHubDiscussionsConnector(config, HttpClient(), pem)
+
+    assert ids(list(connector.pages(None))) == set(repo.expected())
+    assert repo.token_paths == [f"/api/v3/app/installations/{INSTALLATION}/access_tokens"]
+
+
 def test_a_token_about_to_expire_mid_sync_is_replaced_before_github_refuses_it(
     app_key: RSAKey, pem: str
 ) -> None:
