@@ -95,14 +95,14 @@ class InstallationAuth:
         """Forget the held token: the next `headers()` mints another."""
         self._token = None
 
-    def jwt(self) -> str:
+    def app_jwt(self) -> str:
         """The App's JWT, good for the next nine minutes."""
         now = int(time.time())
         claims = {"iat": now - _BACKDATE, "exp": now + _LIFETIME, "iss": self.app_id}
         return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self._key)
 
     def _mint(self) -> _Token:
-        headers = {**_REST_HEADERS, "Authorization": f"Bearer {self.jwt()}"}
+        headers = {**_REST_HEADERS, "Authorization": f"Bearer {self.app_jwt()}"}
         try:
             answer, _ = self._client.post_json(
                 self._url, {}, headers=headers, throttled=secondary_limit
