@@ -195,6 +195,33 @@ def test_a_4xx_the_caller_does_not_call_a_throttle_stays_fatal(feed_server: Feed
     assert feed_server.count("/api") == 1
 
 
+def test_a_429_without_retry_after_waits_what_the_caller_reads_in_it(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.reply("/api", status=429, headers={"X-Reset-In": "7"})
+    feed_server.reply("/api", status=429, headers={"Retry-After": "2", "X-Reset-In": "7"})
+    feed_server.reply("/api", status=429)
+    feed_server.reply("/api", body="{}")
+    sleeps: list[float] = []
+
+    def reset(response: requests.Response) -> float | None:
+        named = response.headers.get("X-Reset-In")
+        return float(named) if named else None
+
+    data, _ = client(sleeps).get_json(feed_server.url("/api"), throttled=reset)
+
+    # the platform's header; Retry-After first when both come; else the own backoff
+    assert data == {} and sleeps[:2] == [7.0, 2.0] and 0.04 <= sleeps[2] <= 0.05
+
+
+def test_a_fatal_status_carries_its_code(feed_server: FeedServer) -> None:
+    feed_server.reply("/api", status=401)
+
+    with pytest.raises(FatalSourceError) as raised:
+        client([]).get(feed_server.url("/api"))
+    assert raised.value.status == 401
+
+
 def test_a_throttle_asking_more_than_allowed_gives_up_at_once(feed_server: FeedServer) -> None:
     feed_server.reply("/api", status=400)
 
