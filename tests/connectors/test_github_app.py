@@ -106,7 +106,7 @@ def test_on_github_enterprise_server_tokens_come_from_its_rest_root(
 def test_a_token_about_to_expire_mid_sync_is_replaced_before_github_refuses_it(
     app_key: RSAKey, pem: str
 ) -> None:
-    with serve(app_key, token_seconds=1.0) as server:
+    with serve(app_key, token_seconds=2.0) as server:
         connector = connect(server, pem)
         pages = connector.pages(None)
         first = next(pages)
