@@ -13,19 +13,25 @@ from service.api.scopes import EXPERTS_READ, PROFILES_READ
 from tests.api.conftest import Api
 
 
-def _sign(api: Api, claims: dict, key: RSAKey | None = None) -> str:  # type: ignore[type-arg]
+def _sign(api: Api, claims: dict, key: RSAKey | None = None,  # type: ignore[type-arg]
+          typ: str = "at+jwt") -> str:
     own = api.app.extensions["whoknows_signing_key"]
     if key is not None:  # a stranger's key, under no kid we know
-        return jwt.encode({"alg": "RS256"}, claims, KeySet([key]))
-    return jwt.encode({"alg": "RS256", "kid": own.kid}, claims, KeySet([own.key]))
+        return jwt.encode({"alg": "RS256", "typ": typ}, claims, KeySet([key]))
+    return jwt.encode({"alg": "RS256", "kid": own.kid, "typ": typ}, claims, KeySet([own.key]))
 
 
 def _claims(api: Api, **overrides: object) -> dict:  # type: ignore[type-arg]
+    """The claims of a token of ours for a client that exists and is not revoked."""
+    from service.store import clients as store_clients
+
+    with api.services.engine.begin() as conn:
+        client_id, _ = store_clients.create_client(conn, "c", [EXPERTS_READ], "internal")
     config = api.services.config.api
     now = int(time.time())
-    return {"iss": config.issuer, "aud": config.resource, "sub": "c", "client_id": "c",
-            "iat": now, "exp": now + 60, "jti": "x", "scope": EXPERTS_READ,
-            "audience_group": "internal", **overrides}
+    return {"iss": config.issuer, "aud": config.resource, "sub": client_id,
+            "client_id": client_id, "iat": now, "exp": now + 60, "jti": "x",
+            "scope": EXPERTS_READ, "audience_group": "internal", **overrides}
 
 
 def test_client_credentials_give_a_working_rs256_token(api: Api) -> None:
@@ -85,6 +91,12 @@ def test_bad_tokens_are_rejected(api: Api) -> None:
         "wrong issuer": _sign(api, _claims(api, iss="https://evil.example")),
         "wrong audience": _sign(api, _claims(api, aud="someone-else")),
         "garbage": "not.a.token",
+        # RFC 9068: an access token of ours says typ at+jwt; a plain JWT with our key is not one
+        "typ JWT": _sign(api, _claims(api), typ="JWT"),
+        "no typ": jwt.encode({"alg": "RS256", "kid": api.app.extensions[
+            "whoknows_signing_key"].kid}, _claims(api), KeySet([api.app.extensions[
+                "whoknows_signing_key"].key])),
+        "unknown client": _sign(api, _claims(api, sub="wk_nobody", client_id="wk_nobody")),
     }
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     body = base64.urlsafe_b64encode(json.dumps(_claims(api)).encode()).rstrip(b"=").decode()
