@@ -144,3 +144,33 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(services) -> None:  # 
     assert int(limited.headers["Retry-After"]) >= 1
     other = api.token([EXPERTS_READ])  # another client keeps its own budget
     assert api.get("/v1/experts", other, q="claims").status_code == 200
+
+
+def test_a_revoked_clients_token_is_refused_by_another_process_within_the_delay(
+        api: Api, replica) -> None:  # type: ignore[no-untyped-def]
+    """`api.revocation_check_seconds` (here 1) after `clients revoke` on one replica, a
+    token it issued is refused on the other, long before it expires."""
+    from service.store import clients as store_clients
+
+    delay = 1.0
+    there = replica({"WHOKNOWS_API_REVOCATION_CHECK_SECONDS": str(delay)})
+    with api.services.engine.begin() as conn:
+        client_id, secret = store_clients.create_client(conn, "crm", [EXPERTS_READ],
+                                                        "internal")
+    token = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=(client_id, secret)).get_json()["access_token"]
+    assert there.get("/v1/experts", token, q="claims").status_code == 200
+    with api.services.engine.begin() as conn:
+        store_clients.revoke_client(conn, client_id)
+    revoked = time.monotonic()
+    while (answer := there.get("/v1/experts", token, q="claims")).status_code == 200:
+        assert time.monotonic() - revoked < delay + 2, "still accepted past the delay"
+        time.sleep(0.05)
+    refused_after = time.monotonic() - revoked
+    assert answer.status_code == 401
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert refused_after < delay + 2
+    # the token is not expired: only the revocation refuses it
+    assert jwt.decode(token, KeySet.import_key_set(api.client.get(
+        "/.well-known/jwks.json").get_json())).claims["exp"] > time.time() + 60

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from service.api.keys import load_signing_key
-from tests.deploy.test_production import free_port
+from tests.api.conftest import free_port
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 #: the README's command ("Deploying"), on a port of the test's
