@@ -5,7 +5,7 @@ Environment overrides:
 
 - `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
   `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]`,
-  `[reputation]`, `[api]` and `[web]` (so a variable holding a secret is best named
+  `[reputation]`, `[api]`, `[limits]` and `[web]` (so a variable holding a secret is best named
   outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an unknown `[web]` key);
 - `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
   e.g. `WHOKNOWS_SOURCE_INTRANET_BLOG_URL`.
