@@ -90,9 +90,9 @@ class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     index_prefix: str = "whoknows-"
     #: Seconds one request to the cluster may take.
     timeout_seconds: float = 30.0
-    #: sqlite engine: answers kept per process (LRU; 0 turns the cache off) and for how
-    #: many seconds (relevance fades with a document's age); any write a search reads
-    #: empties it in every process
+    #: answers kept per process (LRU; 0 turns the cache off) and for how many seconds
+    #: (relevance fades with a document's age); any change a search reads, made through
+    #: any process, empties it in every process (the store's search generation)
     result_cache_size: int = 512
     result_cache_seconds: float = 60.0
 
