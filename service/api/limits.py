@@ -28,6 +28,8 @@ from limits import RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from service.api.errors import ApiError
 from service.config import ApiConfig, LimitsConfig
@@ -78,10 +80,14 @@ class SharedStorage:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         if not uri.startswith("memory://"):
+            # one attempt per call: memory is the fallback, and redis-py's default retries
+            # (with backoff of seconds) would hold the request up
             self._shared = MovingWindowRateLimiter(storage_from_string(
                 uri, key_prefix=key_prefix, wrap_exceptions=True,
                 socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS))
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                # limits types its options as scalars; redis.from_url takes a Retry
+                retry=Retry(NoBackoff(), 0)))  # type: ignore[arg-type]
         self.clock = clock
         self._failed_at: float | None = None
         self._lock = threading.Lock()
@@ -115,8 +121,9 @@ class SharedStorage:
 
     def _recovered(self) -> None:
         with self._lock:
-            self._failed_at = None
-        log.warning("rate limits: the limits storage answers again; counting there")
+            was_down, self._failed_at = self._failed_at is not None, None
+        if was_down:
+            log.warning("rate limits: the limits storage answers again; counting there")
 
 
 class RateLimiter:
