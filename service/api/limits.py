@@ -29,6 +29,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from service.api.errors import ApiError
@@ -77,47 +78,56 @@ class SharedStorage:
     def __init__(self, uri: str, key_prefix: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.uri = uri
+        self.key_prefix = key_prefix
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
-        if not uri.startswith("memory://"):
-            # one attempt per call: memory is the fallback, and redis-py's default retries
-            # (with backoff of seconds) would hold the request up
-            self._shared = MovingWindowRateLimiter(storage_from_string(
-                uri, key_prefix=key_prefix, wrap_exceptions=True,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                # limits types its options as scalars; redis.from_url takes a Retry
-                retry=Retry(NoBackoff(), 0)))  # type: ignore[arg-type]
         self.clock = clock
         self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     def run(self, call: Callable[[MovingWindowRateLimiter], Spent]) -> Spent:
         """`call` on a limiter over the configured storage, or over memory while it fails."""
-        if self._shared is None or self._in_outage():
+        if self.uri.startswith("memory://") or self._in_outage():
             return call(self._local)
         try:
-            spent = call(self._shared)
+            spent = call(self._connected())
         except StorageError as exc:
-            self._failed(exc)
+            self._failed(type(exc.storage_error).__name__)
+            return call(self._local)
+        except (RedisError, RedisClusterException) as exc:  # connecting to a Cluster
+            self._failed(type(exc).__name__)
             return call(self._local)
         if self._failed_at is not None:
             self._recovered()
         return spent
+
+    def _connected(self) -> MovingWindowRateLimiter:
+        """The limiter on the configured storage, made on first use: a Redis Cluster
+        client connects when it is made, and a start must not wait for Redis."""
+        if self._shared is None:
+            # one attempt per call: memory is the fallback, and redis-py's default retries
+            # (with backoff of seconds) would hold the request up
+            self._shared = MovingWindowRateLimiter(storage_from_string(
+                self.uri, key_prefix=self.key_prefix, wrap_exceptions=True,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                # limits types its options as scalars; redis.from_url takes a Retry
+                retry=Retry(NoBackoff(), 0)))  # type: ignore[arg-type]
+        return self._shared
 
     def _in_outage(self) -> bool:
         with self._lock:
             return (self._failed_at is not None
                     and self.clock() - self._failed_at < RETRY_SECONDS)
 
-    def _failed(self, exc: StorageError) -> None:
+    def _failed(self, error: str) -> None:
         RATE_LIMIT_STORAGE_ERRORS.inc()
         with self._lock:
             first = self._failed_at is None
             self._failed_at = self.clock()
-        if first:  # one warning per outage, not one per request
+        if first:  # one warning per outage, not one per request; never the URL (a password)
             log.warning("rate limits: the limits storage does not answer (%s); counting "
-                        "in this process until it does", type(exc.storage_error).__name__)
+                        "in this process until it does", error)
 
     def _recovered(self) -> None:
         with self._lock:

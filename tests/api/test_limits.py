@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.api.limits import RETRY_SECONDS, SharedStorage
 from service.api.scopes import EXPERTS_READ
 from service.config import ConfigError, load_config
-from tests.api.conftest import REDIS_URL, Api, OwnRedis, PublicPeople, Replica
+from tests.api.conftest import REDIS_URL, Api, OwnRedis, PublicPeople, Replica, free_port
 
 LIMIT = 6
 
@@ -115,6 +115,18 @@ def test_with_redis_stopped_the_api_still_answers_and_metrics_count_it(
         "process until it does") == 1
     assert took < 5, "a stopped Redis must not hold requests up"
     assert own_redis.url not in caplog.text  # the URL may carry a password
+
+
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+def test_an_api_started_while_redis_is_down_boots_and_answers(
+        make_api: Callable[..., Api], redis_prefix: str, scheme: str) -> None:
+    nowhere = f"{scheme}://127.0.0.1:{free_port()}"  # nothing listens there
+    limited = make_api(_redis_env(nowhere, redis_prefix), rate_limit_per_minute=2)
+    token = limited.token([EXPERTS_READ])
+    before = _storage_errors(limited)
+    statuses = [limited.get("/v1/experts", token, q="claims").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # counted in the process meanwhile
+    assert _storage_errors(limited) == before + 1
 
 
 def test_after_an_outage_the_count_goes_back_to_redis(own_redis: OwnRedis,
