@@ -147,9 +147,12 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(services) -> None:  # 
 
 
 def test_a_revoked_clients_token_is_refused_by_another_process_within_the_delay(
-        api: Api, replica) -> None:  # type: ignore[no-untyped-def]
-    """`api.revocation_check_seconds` (here 1) after `clients revoke` on one replica, a
-    token it issued is refused on the other, long before it expires."""
+        api: Api, replica, config_file) -> None:  # type: ignore[no-untyped-def]
+    """`api.revocation_check_seconds` (here 1) after `whoknows clients revoke`, a token
+    issued before is refused by another API process, long before it expires."""
+    from click.testing import CliRunner
+
+    from service.cli import cli
     from service.store import clients as store_clients
 
     delay = 1.0
@@ -160,9 +163,11 @@ def test_a_revoked_clients_token_is_refused_by_another_process_within_the_delay(
     token = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
                             auth=(client_id, secret)).get_json()["access_token"]
     assert there.get("/v1/experts", token, q="claims").status_code == 200
-    with api.services.engine.begin() as conn:
-        store_clients.revoke_client(conn, client_id)
+    revoking = CliRunner().invoke(cli, ["--config", str(config_file), "clients", "revoke",
+                                        client_id])
     revoked = time.monotonic()
+    assert revoking.exit_code == 0, revoking.output
+    assert revoking.output == f"revoked {client_id}: its tokens are refused within 5 s\n"
     while (answer := there.get("/v1/experts", token, q="claims")).status_code == 200:
         assert time.monotonic() - revoked < delay + 2, "still accepted past the delay"
         time.sleep(0.05)
