@@ -28,9 +28,6 @@ from limits import RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError
-from redis.retry import Retry
 
 from service.api.errors import ApiError
 from service.config import ApiConfig, LimitsConfig
@@ -69,6 +66,11 @@ class Spent:
         return headers
 
 
+class _ConnectFailed(Exception):
+    """Making the storage's client failed (a Redis Cluster client connects at once); the
+    message is the error's class name."""
+
+
 class SharedStorage:
     """The configured storage, with this process's memory in its place while it fails.
 
@@ -94,8 +96,8 @@ class SharedStorage:
         except StorageError as exc:
             self._failed(type(exc.storage_error).__name__)
             return call(self._local)
-        except (RedisError, RedisClusterException) as exc:  # connecting to a Cluster
-            self._failed(type(exc).__name__)
+        except _ConnectFailed as exc:
+            self._failed(str(exc))
             return call(self._local)
         if self._failed_at is not None:
             self._recovered()
@@ -105,14 +107,21 @@ class SharedStorage:
         """The limiter on the configured storage, made on first use: a Redis Cluster
         client connects when it is made, and a start must not wait for Redis."""
         if self._shared is None:
-            # one attempt per call: memory is the fallback, and redis-py's default retries
-            # (with backoff of seconds) would hold the request up
-            self._shared = MovingWindowRateLimiter(storage_from_string(
-                self.uri, key_prefix=self.key_prefix, wrap_exceptions=True,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                # limits types its options as scalars; redis.from_url takes a Retry
-                retry=Retry(NoBackoff(), 0)))  # type: ignore[arg-type]
+            # redis-py is imported only when a Redis is configured (memory:// needs none)
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            try:
+                # one attempt per call: memory is the fallback, and redis-py's default
+                # retries (with backoff of seconds) would hold the request up
+                self._shared = MovingWindowRateLimiter(storage_from_string(
+                    self.uri, key_prefix=self.key_prefix, wrap_exceptions=True,
+                    socket_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                    # limits types its options as scalars; redis.from_url takes a Retry
+                    retry=Retry(NoBackoff(), 0)))  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - whatever the client raised connecting
+                raise _ConnectFailed(type(exc).__name__) from exc
         return self._shared
 
     def _in_outage(self) -> bool:
