@@ -153,7 +153,7 @@ def wait_ready(deployment: Deployment, timeout: float = 60) -> None:
         try:
             if requests.get(f"{deployment.base}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or no worker booted yet to answer
             pass
         time.sleep(0.2)
     pytest.fail(f"gunicorn not ready after {timeout} s:\n{deployment.log.read_text()}")
