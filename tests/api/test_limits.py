@@ -170,3 +170,10 @@ def test_the_message_never_shows_the_redis_password(config_file) -> None:  # typ
     config = load_config(config_file, environ={
         "WHOKNOWS_LIMITS_STORAGE": "rediss://:pw@redis.example:6380/2"})
     assert config.limits.storage == "rediss://:pw@redis.example:6380/2"
+
+
+@pytest.mark.parametrize("seconds", ["-1", "61"])
+def test_a_revocation_delay_out_of_range_is_refused_at_start(seconds: str,
+                                                             config_file) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="api.revocation_check_seconds: must be between"):
+        load_config(config_file, environ={"WHOKNOWS_API_REVOCATION_CHECK_SECONDS": seconds})
