@@ -445,11 +445,13 @@ def clients_list(state: _State) -> None:
 @click.pass_obj
 @_fail_cleanly
 def clients_revoke(state: _State, client_id: str) -> None:
-    """Revoke a client: it can get no new token."""
+    """Revoke a client: it can get no new token, and every replica refuses the tokens it
+    holds within `api.revocation_check_seconds`."""
     with state.services.engine.begin() as conn:
         if not store_clients.revoke_client(conn, client_id):
             raise click.ClickException(f"no active client {client_id!r}")
-    click.echo(f"revoked {client_id}")
+    delay = state.services.config.api.revocation_check_seconds
+    click.echo(f"revoked {client_id}: its tokens are refused within {delay:g} s")
 
 
 @cli.command()

@@ -5,7 +5,7 @@ Environment overrides:
 
 - `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
   `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]`,
-  `[reputation]`, `[api]` and `[web]` (so a variable holding a secret is best named
+  `[reputation]`, `[api]`, `[limits]` and `[web]` (so a variable holding a secret is best named
   outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an unknown `[web]` key);
 - `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
   e.g. `WHOKNOWS_SOURCE_INTRANET_BLOG_URL`.
@@ -26,6 +26,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatabaseConfig",
+    "LimitsConfig",
     "ReputationConfig",
     "SearchConfig",
     "SourceConfig",
@@ -89,9 +90,9 @@ class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     index_prefix: str = "whoknows-"
     #: Seconds one request to the cluster may take.
     timeout_seconds: float = 30.0
-    #: sqlite engine: answers kept per process (LRU; 0 turns the cache off) and for how
-    #: many seconds (relevance fades with a document's age); any write a search reads
-    #: empties it in every process
+    #: answers kept per process (LRU; 0 turns the cache off) and for how many seconds
+    #: (relevance fades with a document's age); any change a search reads, made through
+    #: any process, empties it in every process (the store's search generation)
     result_cache_size: int = 512
     result_cache_seconds: float = 60.0
 
@@ -134,11 +135,15 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: RS256 private key (PEM); created on first start when missing
     signing_key_file: str = "var/signing-key.pem"
     token_lifetime_seconds: int = 600
-    #: requests per minute per client (per replica); 0 turns the limit off
+    #: a revoked client's tokens are refused at most this many seconds after the
+    #: revocation, on every replica (each process re-reads a client's state this often)
+    revocation_check_seconds: float = 5.0
+    #: requests per minute per client (shared by the replicas with a Redis
+    #: `[limits] storage`, else per process); 0 turns the limit off
     rate_limit_per_minute: int = 600
     external_issuers: list[ExternalIssuer] = msgspec.field(default_factory=list)
-    #: requests per minute per client IP to the public badges and embeds (per replica);
-    #: 0 turns the limit off
+    #: requests per minute per client IP to the public badges and embeds (counted like
+    #: `rate_limit_per_minute`); 0 turns the limit off
     badge_rate_limit_per_minute: int = 120
     #: the public base URL of badges and embeds (oEmbed answers, embed snippets); empty:
     #: the URL the request came in on
@@ -149,6 +154,17 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: seconds /metrics may show per-source contribution counts this old (they are recounted
     #: in the background once older: a count scans every contribution); 0: at every scrape
     metrics_counts_seconds: float = 60.0
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where the request limits are counted (`service.api.limits`)."""
+
+    #: `memory://` (each process counts its own) or a Redis URL, `redis://host:6379/0`
+    #: (`rediss://` with TLS, `redis+sentinel://`, `redis+cluster://`): one count for
+    #: every replica and worker
+    storage: str = "memory://"
+    #: prepended to every Redis key (several deployments, one Redis)
+    key_prefix: str = "whoknows"
 
 
 class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -172,6 +188,7 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     api: ApiConfig = ApiConfig()
+    limits: LimitsConfig = LimitsConfig()
     web: WebConfig = WebConfig()
     search: SearchConfig = SearchConfig()
     reputation: ReputationConfig = ReputationConfig()
@@ -243,7 +260,7 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation", "api", "web"):
+    for section in ("database", "search", "reputation", "api", "limits", "web"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -294,6 +311,9 @@ def _check(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: search.{key}: must not be negative")
     if config.api.metrics_counts_seconds < 0:
         raise ConfigError(f"{file}: api.metrics_counts_seconds: must not be negative")
+    if not 0 <= config.api.revocation_check_seconds <= 60:
+        raise ConfigError(f"{file}: api.revocation_check_seconds: must be between 0 and 60")
+    _check_limits(config.limits, file)
     _check_web(config.web, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
@@ -314,6 +334,25 @@ def _check(config: Config, file: Path) -> None:
         if bool(search.username_env) != bool(search.password_env):
             raise ConfigError(f"{file}: search.password_env: give both username_env and "
                               "password_env, or neither")
+
+
+#: the `[limits] storage` URLs: this process's memory, or Redis (plain, TLS, a unix socket,
+#: Sentinel, Cluster), with a host or path after the scheme
+_LIMITS_STORAGE = re.compile(r"^(memory://$|(redis|rediss|redis\+unix|redis\+sentinel|"
+                             r"redis\+cluster)://\S+$)")
+
+
+def _check_limits(limits: LimitsConfig, file: Path) -> None:
+    if not _LIMITS_STORAGE.match(limits.storage):
+        # the URL may hold a password: name the scheme only
+        scheme = limits.storage.split("://", 1)[0] if "://" in limits.storage else "no scheme"
+        raise ConfigError(
+            f"{file}: limits.storage: {scheme!r} is not a limits storage; give memory:// "
+            "(each process counts its own) or a Redis URL such as redis://127.0.0.1:6379/0 "
+            "(rediss://, redis+unix://, redis+sentinel://, redis+cluster:// also work)")
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$", limits.key_prefix):
+        raise ConfigError(f"{file}: limits.key_prefix: letters, digits, _ . : - "
+                          "(at most 63)")
 
 
 def _check_web(web: WebConfig, file: Path) -> None:

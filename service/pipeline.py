@@ -99,12 +99,12 @@ def open_services(config: Config, clock: Callable[[], datetime] | None = None) -
     # one clock for the profiles and the search (a document's age, who is active now)
     clock = clock or (lambda: datetime.now(UTC))
     index: SqliteExpertIndex | ClusterExpertIndex
+    cache = ResultCache(config.search.result_cache_size, config.search.result_cache_seconds)
     if config.search.engine == "elasticsearch":
         index = ClusterExpertIndex(engine, vocabulary, config.search, config.search_auth,
-                                   clock=clock)
+                                   clock=clock, cache=cache)
     else:
-        index = SqliteExpertIndex(engine, vocabulary, clock=clock, cache=ResultCache(
-            config.search.result_cache_size, config.search.result_cache_seconds))
+        index = SqliteExpertIndex(engine, vocabulary, clock=clock, cache=cache)
     return Services(config, engine, index, vocabulary, settings, clock)
 
 

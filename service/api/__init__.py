@@ -9,6 +9,7 @@ from flask import Flask, abort
 from service import ops, pipeline
 from service.api import errors
 from service.api.keys import load_signing_key
+from service.api.limits import init_limits
 from service.api.oauth import init_oauth
 from service.config import load_config
 
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     ops.init_app(app, services.engine,  # request ids, JSON request log, /metrics
                  services.config.api.metrics_counts_seconds)
+    init_limits(app, services.config.api, services.config.limits)
     key = app.config.get("SIGNING_KEY") or load_signing_key(
         services.config.resolve_path(services.config.api.signing_key_file))
     app.extensions["whoknows_signing_key"] = key

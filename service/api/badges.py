@@ -6,8 +6,9 @@ External audience only, like an external API client: the `public` reputation sco
 an internal source; an account of an internal source does not resolve (the same 404 as
 an unknown one, so a badge URL cannot tell that an internal account exists). Answers
 carry an ETag (a 304 for `If-None-Match`) and `Cache-Control: public`, and are rate
-limited per client IP (`api.badge_rate_limit_per_minute`; behind proxies the address
-comes from X-Forwarded-For only as far as `api.trusted_proxies` says).
+limited per client IP (`api.badge_rate_limit_per_minute`, counted as `service.api.limits`
+says; behind proxies the address comes from X-Forwarded-For only as far as
+`api.trusted_proxies` says).
 
 The shared edge of the public endpoints (`public_person`, `person_by_account`,
 `limit_by_ip`, `public_response`, `absolute_url`) is used by `service.api.embed` too.
@@ -20,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from service import pipeline
 from service.api.errors import ApiError
 from service.api.experts import load_query
-from service.api.limits import RateLimiter
+from service.api.limits import spend
 from service.badges import Badge, TopicLevel, person_badge, shields_endpoint, svg
 from service.config import ConfigError
 from service.model import VISIBLE_AUDIENCES, Audience
@@ -35,7 +35,7 @@ from service.store import people as store_people
 from service.store import profiles as store_profiles
 from service.store import queries
 
-__all__ = ["PublicPerson", "absolute_url", "badges", "base_url", "install_limiter", "limit_by_ip",
+__all__ = ["PublicPerson", "absolute_url", "badges", "base_url", "limit_by_ip",
            "person_by_account", "public_person", "public_response"]
 
 badges = Blueprint("badges", __name__)
@@ -46,7 +46,6 @@ PUBLIC_AUDIENCES = [str(a) for a in VISIBLE_AUDIENCES[Audience.EXTERNAL]]
 NOT_FOUND = "no public badge for this person"
 NO_ACCOUNT = "no public badge for this account"
 SVG_CSP = "default-src 'none'; frame-ancestors *"
-_LIMITER = "whoknows_public_limiter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +65,12 @@ class BadgeQuery(Schema):
         unknown = EXCLUDE
 
 
-def install_limiter(state: BlueprintSetupState) -> None:
-    """Give the app the per-IP limiter of the public endpoints (one, shared by them)."""
-    per_minute = state.app.extensions["whoknows"].config.api.badge_rate_limit_per_minute
-    state.app.extensions.setdefault(_LIMITER, RateLimiter(per_minute))
-
-
 def limit_by_ip() -> None:
-    """Spend one request of the client's address; a 429 with Retry-After when none is left."""
-    wait = current_app.extensions[_LIMITER].take(request.remote_addr or "")
-    if wait:
-        raise ApiError(429, f"too many requests from this address; retry in {wait:.0f} s",
-                       headers={"Retry-After": f"{wait:.0f}"})
+    """Spend one request of the client's address (one budget for badges and embeds); a
+    429 with Retry-After when none is left."""
+    spend(lambda limits: limits.addresses, request.remote_addr or "", "from this address")
 
 
-badges.record_once(install_limiter)
 badges.before_request(limit_by_ip)
 
 

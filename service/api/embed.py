@@ -21,7 +21,6 @@ from service.api.badges import (
     PublicPerson,
     absolute_url,
     base_url,
-    install_limiter,
     limit_by_ip,
     person_by_account,
     public_person,
@@ -35,7 +34,6 @@ from service.badges.card import OEMBED_CACHE_SECONDS
 __all__ = ["embed"]
 
 embed = Blueprint("embed", __name__)
-embed.record_once(install_limiter)
 embed.before_request(limit_by_ip)
 
 NO_CARD = "no embeddable card at this url"

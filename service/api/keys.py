@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,26 @@ class SigningKey:
 
 def load_signing_key(path: Path) -> SigningKey:
     """Read the PEM private key at `path`, creating a 2048-bit one (mode 0600) when the
-    file does not exist yet."""
+    file does not exist yet.
+
+    Several processes may start at once with no key (gunicorn's workers, replicas on one
+    volume): each writes its key to a temporary file beside `path` and links it to `path`,
+    which only the first link does; the others read the winner's key. `path` is therefore
+    never seen half-written, and every process signs with the same key."""
     if path.exists():
         return SigningKey(RSAKey.import_key(path.read_bytes()))
     key = RSAKey.generate_key(2048, private=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key.as_pem(private=True))
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:  # mkstemp makes it 0600
+            handle.write(key.as_pem(private=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # fails when another process linked its key first
+        except FileExistsError:
+            return SigningKey(RSAKey.import_key(path.read_bytes()))
+    finally:
+        os.unlink(temporary)
     return SigningKey(key)

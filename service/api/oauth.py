@@ -5,12 +5,21 @@ Connect provider's.
 Views declare what they need with `@require_oauth(EXPERTS_READ)`; `current_caller()`
 gives the caller's client id, scopes and audience. The audience always comes from the
 token, never from the request.
+
+Our own tokens are JWT access tokens of RFC 9068: their header says `typ: at+jwt`, and a
+token of ours without it (an ID token, any other JWT signed with the key) is refused. Each
+one is also refused once its client is revoked: every process re-reads a client's state
+from the store at most `api.revocation_check_seconds` after it last did, so a revocation
+reaches every replica within that delay. An enterprise provider's tokens are checked for
+issuer, audience, expiry and signature only: most providers (Azure AD, Keycloak) send
+`typ: JWT` on access tokens, and their revocation is the provider's.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +38,7 @@ from joserfc.jwk import KeySet
 
 from service.api.errors import problem
 from service.api.keys import SigningKey
-from service.api.limits import RateLimiter
+from service.api.limits import spend
 from service.config import ApiConfig, ExternalIssuer
 from service.model import Audience
 from service.store import clients as store_clients
@@ -37,6 +46,9 @@ from service.store import clients as store_clients
 __all__ = ["Caller", "current_caller", "init_oauth", "require_oauth"]
 
 JWKS_TTL_SECONDS = 300
+#: the `typ` header of our access tokens (RFC 9068 section 2.1; the long form is allowed,
+#: RFC 7515 section 4.1.9), compared without case
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
 
 
@@ -116,12 +128,38 @@ class _Jwks:
         return self.keys
 
 
-class _Issuers:
-    """What the app trusts: its own key and the configured external issuers."""
+class _ActiveClients:
+    """Whether a client may still call, read from the store at most every `ttl` seconds
+    per client (0: at every request)."""
 
-    def __init__(self, config: ApiConfig, key: SigningKey) -> None:
+    def __init__(self, engine: Any, ttl: float) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._checked: dict[str, tuple[bool, float]] = {}
+        self._lock = threading.Lock()
+
+    def active(self, client_id: str) -> bool:
+        """True unless the client is revoked or unknown (then its tokens are refused)."""
+        with self._lock:
+            kept = self._checked.get(client_id)
+        if kept is not None and time.monotonic() - kept[1] < self.ttl:
+            return kept[0]
+        with self.engine.connect() as conn:
+            client = store_clients.get_client(conn, client_id)
+        active = client is not None and not client.revoked
+        with self._lock:
+            self._checked[client_id] = (active, time.monotonic())
+        return active
+
+
+class _Issuers:
+    """What the app trusts: its own key (for clients not revoked) and the configured
+    external issuers."""
+
+    def __init__(self, config: ApiConfig, key: SigningKey, engine: Any) -> None:
         self.config = config
         self.own = KeySet.import_key_set(key.public_jwks())  # type: ignore[arg-type]
+        self.clients = _ActiveClients(engine, config.revocation_check_seconds)
         self.external = {issuer.issuer: (issuer, _Jwks(issuer.jwks_url))
                          for issuer in config.external_issuers}
 
@@ -138,8 +176,11 @@ class _Validator(BearerTokenValidator):  # type: ignore[misc]
         issuer = unverified.get("iss")
         try:
             if issuer == trusted.config.issuer:
+                if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+                    return None
                 claims = _verified(token_string, trusted.own, issuer, trusted.config.resource)
-                return _caller(claims, claims.get("scope", ""), claims.get("audience_group"))
+                caller = _caller(claims, claims.get("scope", ""), claims.get("audience_group"))
+                return caller if trusted.clients.active(caller.client_id) else None
             if issuer in trusted.external:
                 settings, jwks = trusted.external[issuer]
                 keys = jwks.get(header.get("kid"))
@@ -221,12 +262,7 @@ class _ProblemProtector(ResourceProtector):  # type: ignore[misc]
         except InsufficientScopeError as error:
             error.wanted = scopes or []
             raise
-        wait = current_app.extensions["whoknows_limiter"].take(token.client_id)
-        if wait:
-            from flask import abort
-
-            abort(problem(429, f"too many requests for this client; retry in {wait:.0f} s",
-                          headers={"Retry-After": f"{wait:.0f}"}))
+        spend(lambda limits: limits.clients, token.client_id, "for this client")
         return token
 
 
@@ -284,6 +320,5 @@ def init_oauth(app: Flask, config: ApiConfig, key: SigningKey, engine: Any) -> A
     server.register_token_generator("default", generator)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": config.token_lifetime_seconds}
     generator.expires_generator = lambda client, grant_type: config.token_lifetime_seconds
-    app.extensions["whoknows_issuers"] = _Issuers(config, key)
-    app.extensions["whoknows_limiter"] = RateLimiter(config.rate_limit_per_minute)
+    app.extensions["whoknows_issuers"] = _Issuers(config, key, engine)
     return server

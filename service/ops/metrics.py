@@ -4,7 +4,9 @@ Request metrics are observed in the API process:
 
 - `whoknows_http_request_duration_seconds{endpoint,method,status}`: a histogram; `endpoint`
   is the route template (`/v1/people/<int:person_id>`), never the path, so ids and e-mails
-  never become labels (its `_count` is the request counter).
+  never become labels (its `_count` is the request counter);
+- `whoknows_rate_limit_storage_errors_total`: calls to the `[limits] storage` (Redis) that
+  failed; those requests were counted in the process's memory instead (fail open).
 
 Sync runs in other processes (the CronJobs), so what they did is read from the store at
 scrape time instead (`StoreCollector`):
@@ -51,7 +53,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from flask import Flask, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -63,8 +71,8 @@ from service.store import outbox
 from service.store import sync as store_sync
 from service.store.schema import sync_state
 
-__all__ = ["REQUEST_SECONDS", "LiveCounts", "StoreCollector", "init_metrics",
-           "observe_request"]
+__all__ = ["RATE_LIMIT_STORAGE_ERRORS", "REQUEST_SECONDS", "LiveCounts", "StoreCollector",
+           "init_metrics", "observe_request"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,11 @@ REQUEST_SECONDS = Histogram(
     "whoknows_http_request_duration_seconds",
     "Time to answer an HTTP request, by route template, method and status.",
     ["endpoint", "method", "status"],
+)
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "whoknows_rate_limit_storage_errors",
+    "Calls to the rate limits' storage (Redis) that failed; those requests were counted in "
+    "the process's memory instead.",
 )
 #: Methods kept as they are in the label; any other becomes "other" (bounded labels).
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -237,6 +250,7 @@ def _registry(engine: Engine, counts_max_age: float) -> CollectorRegistry:
         MultiProcessCollector(registry)  # every worker's request samples, read at each scrape
     else:
         registry.register(REQUEST_SECONDS)
+        registry.register(RATE_LIMIT_STORAGE_ERRORS)
     registry.register(StoreCollector(engine, counts_max_age))
     return registry
 

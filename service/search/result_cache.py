@@ -1,9 +1,10 @@
 """A per-process LRU cache of search results, invalidated by the store's search generation.
 
-Every gunicorn worker and sync process keeps its own cache; they invalidate each other
-through a generation number in the database, bumped in the same transaction as any change
-a search reads (see `SqliteExpertIndex`). A cached answer is also dropped after `ttl`
-seconds, because relevance fades with the documents' age at the moment of the search.
+Every gunicorn worker, replica and sync process keeps its own cache; they invalidate each
+other through a generation number in the store, bumped in the same transaction as any
+change a search reads (`service.store.generation`), on SQLite and PostgreSQL alike. A
+cached answer is also dropped after `ttl` seconds, because relevance fades with the
+documents' age at the moment of the search.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from service.search.candidates import candidates, scope_of, topic_scores, visibl
 from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankedPerson, RankingWeights, rank
 from service.search.result_cache import ResultCache
 from service.search.suggest import corrections, spelled
+from service.store import generation
 from service.store.db import chunks, from_db_time
 
 __all__ = ["SqliteExpertIndex", "fts5_available"]
@@ -44,10 +45,6 @@ _INSERT_FTS = (
     "INSERT INTO contribution_fts(rowid, title, body, tags, facets) "
     "SELECT id, title, body, tags, 'aud' || audience FROM contributions"
 )
-#: The tables a search reads besides the index: any write to them changes the generation.
-_READ_TABLES = ("contributions", "identity_links", "people", "sources", "profile_topics",
-                "profile_people")
-_BUMP = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 STOPWORDS = frozenset(
     "a about an and are as at be by can do does for from had has have how i in is it its "
     "me my no not of on or our so that the their them there these this to was we what "
@@ -71,9 +68,10 @@ class SqliteExpertIndex:
     `default_half_life_days`), its age taken at `clock()` (default: now).
 
     Results are cached per process (`cache`; `ResultCache(0)` turns it off) for one
-    generation of `search_generation`: `update` and `rebuild` bump it in their own
-    transaction, and triggers bump it on every write to the other tables a search reads
-    (opt-outs, merges, profile scores), so every process sees every change at once.
+    search generation (`service.store.generation`): `update` and `rebuild` bump it in
+    their own transaction, and the store's triggers on every write to the other tables a
+    search reads (opt-outs, merges, profile scores), so every process sees every change at
+    once.
     """
 
     def __init__(self, engine: Engine, vocabulary: TopicVocabulary,
@@ -98,7 +96,6 @@ class SqliteExpertIndex:
                 "CREATE VIRTUAL TABLE IF NOT EXISTS contribution_fts USING fts5("
                 "title, body, tags, facets, tokenize = 'porter unicode61')"
             )
-            _create_generation(conn)
 
     def update(self, changed: Sequence[int], removed: Sequence[int],
                conn: Connection | None = None) -> None:
@@ -113,7 +110,7 @@ class SqliteExpertIndex:
     def _update(self, conn: Connection, changed: Sequence[int], removed: Sequence[int]) -> None:
         ids = list(changed) + list(removed)
         if ids:
-            conn.exec_driver_sql(_BUMP)
+            generation.bump(conn)
         for chunk in chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             conn.exec_driver_sql(f"DELETE FROM contribution_fts WHERE rowid IN ({marks})",
@@ -129,7 +126,7 @@ class SqliteExpertIndex:
 
     def rebuild(self) -> int:
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(_BUMP)
+            generation.bump(conn)
             conn.exec_driver_sql("DELETE FROM contribution_fts")
             conn.exec_driver_sql(f"{_INSERT_FTS} WHERE NOT deleted")
             conn.exec_driver_sql(
@@ -143,12 +140,11 @@ class SqliteExpertIndex:
             raise QueryError("q: the query has no words to search for")
         with self.engine.connect() as conn:
             # read before searching: a change committed meanwhile makes the entry stale
-            generation = int(conn.exec_driver_sql(
-                "SELECT value FROM search_generation WHERE id = 1").scalar() or 0)
-            result = self.cache.get(query, generation)
+            seen = generation.current(conn)
+            result = self.cache.get(query, seen)
             if result is None:
                 result = self._search(conn, words, query)
-                self.cache.put(query, generation, result)
+                self.cache.put(query, seen, result)
         return result
 
     def candidates(self, query: ExpertQuery, weights: RankingWeights | None = None
@@ -320,18 +316,6 @@ def _facet(audience: Audience) -> str:
     if audience == Audience.INTERNAL:
         return ""
     return " AND facets : (" + " OR ".join(f"aud{a}" for a in VISIBLE_AUDIENCES[audience]) + ")"
-
-
-def _create_generation(conn: Connection) -> None:
-    conn.exec_driver_sql(
-        "CREATE TABLE IF NOT EXISTS search_generation ("
-        "id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)")
-    conn.exec_driver_sql("INSERT OR IGNORE INTO search_generation VALUES (1, 0)")
-    for table in _READ_TABLES:
-        for event in ("INSERT", "UPDATE", "DELETE"):
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER IF NOT EXISTS search_generation_{table}_{event.lower()} "
-                f"AFTER {event} ON {table} BEGIN {_BUMP}; END")
 
 
 def _with_relevance(hit: EvidenceHit, relevance: float) -> EvidenceHit:

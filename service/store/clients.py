@@ -65,7 +65,8 @@ def list_clients(conn: Connection) -> list[ApiClient]:
 
 
 def revoke_client(conn: Connection, client_id: str) -> bool:
-    """Revoke a client (its tokens stop working when they expire); False if unknown."""
+    """Revoke a client (the API refuses its tokens within `api.revocation_check_seconds`,
+    `service.api.oauth`); False if unknown."""
     result = conn.execute(update(api_clients).where(
         api_clients.c.client_id == client_id, api_clients.c.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC)))

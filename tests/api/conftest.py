@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_core import Config, OpenAPI
@@ -161,8 +168,10 @@ def make_api(api: Api, config_file: Path) -> Iterator[Callable[..., Api]]:
 
     opened: list[pipeline.Services] = []
 
-    def make(**settings: object) -> Api:
+    def make(env: dict[str, str] | None = None, **settings: object) -> Api:
+        """`env`: more variables (other sections' settings, e.g. WHOKNOWS_LIMITS_STORAGE)."""
         environ = {f"WHOKNOWS_API_{key.upper()}": str(value) for key, value in settings.items()}
+        environ.update(env or {})
         services = pipeline.open_services(load_config(config_file, environ=environ),
                                           clock=lambda: NOW)
         opened.append(services)
@@ -173,3 +182,123 @@ def make_api(api: Api, config_file: Path) -> Iterator[Callable[..., Api]]:
     yield make
     for services in opened:
         services.engine.dispose()
+
+
+# --- other processes: another API replica, Redis (tests/api/test_limits.py, test_oauth.py) ---
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis (scripts/test-prereqs starts it)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} after {timeout} s")
+        time.sleep(0.1)
+
+
+@dataclass
+class Replica:
+    """Another API process (`whoknows serve`) on the same store and signing key."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def get(self, path: str, token: str | None, **params: object) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(self.base + path, params=params,  # type: ignore[arg-type]
+                            headers=headers, timeout=30)
+
+
+@pytest.fixture
+def replica(api: Api, config_file: Path, tmp_path: Path) -> Iterator[Callable[..., Replica]]:
+    """Start `whoknows serve` on the `api` fixture's store with more environment (e.g.
+    `WHOKNOWS_LIMITS_STORAGE`); every one started is stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> Replica:
+        port = free_port()
+        log = (tmp_path / f"replica-{port}.log").open("wb")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "whoknows"), "serve", "--port", str(port)],
+            env={**os.environ, "WHOKNOWS_CONFIG": str(config_file), **env},
+            stdout=log, stderr=subprocess.STDOUT)
+        started.append(process)
+        served = Replica(f"http://127.0.0.1:{port}", process)
+
+        def up() -> bool:
+            assert process.poll() is None, (tmp_path / f"replica-{port}.log").read_text()
+            try:
+                return requests.get(served.base + "/healthz", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(up, "the replica did not answer")
+        return served
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the machine's Redis (its keys deleted after)."""
+    import redis
+
+    prefix = f"wk-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of the test's own, on a free port: stopping it leaves the machine's
+    Redis alone."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+
+        def up() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(up, "redis-server did not start", 20)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis(free_port())
+    server.start()
+    yield server
+    server.stop()

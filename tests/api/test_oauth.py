@@ -13,19 +13,25 @@ from service.api.scopes import EXPERTS_READ, PROFILES_READ
 from tests.api.conftest import Api
 
 
-def _sign(api: Api, claims: dict, key: RSAKey | None = None) -> str:  # type: ignore[type-arg]
+def _sign(api: Api, claims: dict, key: RSAKey | None = None,  # type: ignore[type-arg]
+          typ: str = "at+jwt") -> str:
     own = api.app.extensions["whoknows_signing_key"]
     if key is not None:  # a stranger's key, under no kid we know
-        return jwt.encode({"alg": "RS256"}, claims, KeySet([key]))
-    return jwt.encode({"alg": "RS256", "kid": own.kid}, claims, KeySet([own.key]))
+        return jwt.encode({"alg": "RS256", "typ": typ}, claims, KeySet([key]))
+    return jwt.encode({"alg": "RS256", "kid": own.kid, "typ": typ}, claims, KeySet([own.key]))
 
 
 def _claims(api: Api, **overrides: object) -> dict:  # type: ignore[type-arg]
+    """The claims of a token of ours for a client that exists and is not revoked."""
+    from service.store import clients as store_clients
+
+    with api.services.engine.begin() as conn:
+        client_id, _ = store_clients.create_client(conn, "c", [EXPERTS_READ], "internal")
     config = api.services.config.api
     now = int(time.time())
-    return {"iss": config.issuer, "aud": config.resource, "sub": "c", "client_id": "c",
-            "iat": now, "exp": now + 60, "jti": "x", "scope": EXPERTS_READ,
-            "audience_group": "internal", **overrides}
+    return {"iss": config.issuer, "aud": config.resource, "sub": client_id,
+            "client_id": client_id, "iat": now, "exp": now + 60, "jti": "x",
+            "scope": EXPERTS_READ, "audience_group": "internal", **overrides}
 
 
 def test_client_credentials_give_a_working_rs256_token(api: Api) -> None:
@@ -85,6 +91,12 @@ def test_bad_tokens_are_rejected(api: Api) -> None:
         "wrong issuer": _sign(api, _claims(api, iss="https://evil.example")),
         "wrong audience": _sign(api, _claims(api, aud="someone-else")),
         "garbage": "not.a.token",
+        # RFC 9068: an access token of ours says typ at+jwt; a plain JWT with our key is not one
+        "typ JWT": _sign(api, _claims(api), typ="JWT"),
+        "no typ": jwt.encode({"alg": "RS256", "kid": api.app.extensions[
+            "whoknows_signing_key"].kid}, _claims(api), KeySet([api.app.extensions[
+                "whoknows_signing_key"].key])),
+        "unknown client": _sign(api, _claims(api, sub="wk_nobody", client_id="wk_nobody")),
     }
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     body = base64.urlsafe_b64encode(json.dumps(_claims(api)).encode()).rstrip(b"=").decode()
@@ -132,3 +144,38 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(services) -> None:  # 
     assert int(limited.headers["Retry-After"]) >= 1
     other = api.token([EXPERTS_READ])  # another client keeps its own budget
     assert api.get("/v1/experts", other, q="claims").status_code == 200
+
+
+def test_a_revoked_clients_token_is_refused_by_another_process_within_the_delay(
+        api: Api, replica, config_file) -> None:  # type: ignore[no-untyped-def]
+    """`api.revocation_check_seconds` (here 1) after `whoknows clients revoke`, a token
+    issued before is refused by another API process, long before it expires."""
+    from click.testing import CliRunner
+
+    from service.cli import cli
+    from service.store import clients as store_clients
+
+    delay = 1.0
+    there = replica({"WHOKNOWS_API_REVOCATION_CHECK_SECONDS": str(delay)})
+    with api.services.engine.begin() as conn:
+        client_id, secret = store_clients.create_client(conn, "crm", [EXPERTS_READ],
+                                                        "internal")
+    token = api.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=(client_id, secret)).get_json()["access_token"]
+    assert there.get("/v1/experts", token, q="claims").status_code == 200
+    revoking = CliRunner().invoke(cli, ["--config", str(config_file), "clients", "revoke",
+                                        client_id])
+    revoked = time.monotonic()
+    assert revoking.exit_code == 0, revoking.output
+    assert revoking.output == f"revoked {client_id}: its tokens are refused within 5 s\n"
+    while (answer := there.get("/v1/experts", token, q="claims")).status_code == 200:
+        assert time.monotonic() - revoked < delay + 2, "still accepted past the delay"
+        time.sleep(0.05)
+    refused_after = time.monotonic() - revoked
+    assert answer.status_code == 401
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert refused_after < delay + 2
+    # the token is not expired: only the revocation refuses it
+    assert jwt.decode(token, KeySet.import_key_set(api.client.get(
+        "/.well-known/jwks.json").get_json())).claims["exp"] > time.time() + 60

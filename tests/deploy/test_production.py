@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from service.api.keys import load_signing_key
+from tests.api.conftest import free_port
 from tests.deploy.image import IMAGE, Container
 from tests.records import record
 
@@ -55,12 +55,6 @@ id = "forum"
 kind = "push"
 audience = "external"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_cli(command: list[str], env: dict[str, str]) -> str:
@@ -159,7 +153,7 @@ def wait_ready(deployment: Deployment, timeout: float = 60) -> None:
         try:
             if requests.get(f"{deployment.base}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or no worker booted yet to answer
             pass
         time.sleep(0.2)
     pytest.fail(f"gunicorn not ready after {timeout} s:\n{deployment.log.read_text()}")

@@ -39,6 +39,7 @@ from service.search.cluster.client import Cluster, ClusterError
 from service.search.cluster.mapping import IndexNames, document, index_template
 from service.search.cluster.people import display_names
 from service.search.ranking import DEFAULT_WEIGHTS, Candidate, RankingWeights, rank
+from service.search.result_cache import ResultCache
 from service.search.sqlite import (
     CANDIDATE_DOCS,
     ENOUGH_DOCS,
@@ -48,7 +49,7 @@ from service.search.sqlite import (
     STOPWORDS,
 )
 from service.search.suggest import corrections, spelled
-from service.store import outbox
+from service.store import generation, outbox
 from service.store.db import from_db_time
 from service.store.profiles import contribution_summaries
 
@@ -79,13 +80,22 @@ class ClusterExpertIndex:
 
     Relevance fades as in the SQLite engine: BM25 × `age_decay` at the document's source's
     half-life (else `default_half_life_days`), its age taken at `clock()` (default: now).
+
+    Results are cached per process (`cache`; none by default) for one search generation
+    of the store (`service.store.generation`), which the store's triggers bump with every
+    change a search reads, and with the removal of the outbox rows a drain has pushed: a
+    drain's writes are searchable before that (`refresh=wait_for`), and a rebuild bumps it
+    once the alias is swapped. So a change made through any replica is seen by every other
+    replica's next search.
     """
 
     def __init__(self, engine: Engine, vocabulary: TopicVocabulary, settings: SearchConfig,
                  auth: tuple[str, str] | None = None, default_half_life_days: float = 365.0,
                  clock: Callable[[], datetime] | None = None,
-                 weights: RankingWeights = DEFAULT_WEIGHTS) -> None:
+                 weights: RankingWeights = DEFAULT_WEIGHTS,
+                 cache: ResultCache | None = None) -> None:
         self.engine = engine
+        self.cache = cache if cache is not None else ResultCache(0)
         self.vocabulary = vocabulary
         self.default_half_life_days = default_half_life_days
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -142,7 +152,9 @@ class ClusterExpertIndex:
             targets = self._write_aliases()
         actions = [_action(alias, cid, live.get(cid), version) for alias in sorted(targets)
                    for cid in ids]
-        self._check(self.cluster.bulk(actions, require_alias=True))
+        # searchable once the bulk returns: the outbox rows' removal bumps the search
+        # generation, and a search after it must find what was pushed
+        self._check(self.cluster.bulk(actions, require_alias=True, refresh="wait_for"))
         with self.engine.begin() as conn:
             outbox.remove(conn, [row_id for row_id, _ in rows])
         return len(rows)
@@ -178,6 +190,8 @@ class ClusterExpertIndex:
         except BaseException:
             self._discard(index)
             raise
+        with self.engine.begin() as conn:
+            generation.bump(conn)  # the cached answers were of the old index
         return count
 
     def _build_actions(self, index: str) -> Iterator[dict[str, Any]]:
@@ -244,6 +258,16 @@ class ClusterExpertIndex:
         words = list(dict.fromkeys(tokens(query.text)))
         if not words:
             raise QueryError("q: the query has no words to search for")
+        with self.engine.connect() as conn:
+            # read before searching: a change committed meanwhile makes the entry stale
+            seen = generation.current(conn)
+        result = self.cache.get(query, seen)
+        if result is None:
+            result = self._search(query, words)
+            self.cache.put(query, seen, result)
+        return result
+
+    def _search(self, query: ExpertQuery, words: list[str]) -> SearchResult:
         scope = scope_of(query)
         topics = self._query_topics(query.text)
         typed, words = words, self._useful_words(words)
