@@ -465,6 +465,58 @@ def serve(state: _State, host: str, port: int) -> None:
 
 
 @cli.command()
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@click.option("--health-port", type=int, default=None, metavar="PORT",
+              help="Answer GET /healthz on this port (the chart's probes).")
+@click.pass_obj
+@_fail_cleanly
+def worker(state: _State, burst: bool, health_port: int | None) -> None:
+    """Run sync jobs from the queue on Redis ([jobs] redis_url), until SIGTERM."""
+    from service.jobs.health import Heartbeat
+    from service.jobs.worker import run_worker
+
+    services = state.services
+    heartbeat = Heartbeat(max_age=max(30.0, 3 * services.config.jobs.lease_seconds))
+    if health_port is not None:
+        heartbeat.serve(health_port)
+    run_worker(services, burst=burst, beat=heartbeat.beat)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--health-port", type=int, default=None, metavar="PORT",
+              help="Answer GET /healthz on this port (the chart's probes).")
+@click.pass_obj
+@_fail_cleanly
+def scheduler(state: _State, once: bool, health_port: int | None) -> None:
+    """Enqueue the sources' scheduled syncs (their `schedule`); workers run them. Several
+    may run: one leads, through the store."""
+    from service.jobs.dispatch import open_queue
+    from service.jobs.health import Heartbeat
+    from service.jobs.scheduler import Scheduler
+
+    services = state.services
+    if not any(s.schedule for s in services.config.sources):
+        click.echo("no source has a schedule: nothing to enqueue", err=True)
+    if not services.config.jobs.redis_url:
+        raise click.ClickException(
+            "whoknows scheduler enqueues for workers on Redis: set [jobs] redis_url "
+            "(WHOKNOWS_JOBS_REDIS_URL)")
+    planner = Scheduler(services, open_queue(services))
+    if once:
+        for job in planner.tick():
+            click.echo(f"queued job {job.id}: {'full' if job.full else 'incremental'} "
+                       f"sync of {job.source_id}")
+        return
+    tick = services.config.jobs.scheduler_tick_seconds
+    heartbeat = Heartbeat(max_age=max(30.0, 3 * tick))
+    if health_port is not None:
+        heartbeat.serve(health_port)
+    with StopOnSignal() as signalled:  # SIGTERM: resign the lead and exit
+        planner.run(signalled.requested, beat=heartbeat.beat)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the canonical contribution record."""
     click.echo(json.dumps(msgspec.json.schema(ContributionRecord), indent=2))

@@ -1,0 +1,93 @@
+"""Submitting jobs, delivering them to the queue, and the sweep that retries the jobs a
+dead worker left and delivers again what the queue lost."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from service import pipeline
+from service.jobs.queues import JobQueue, QueueUnavailable, RedisQueue, ThreadQueue
+from service.store import jobs as store_jobs
+
+__all__ = ["deliver", "open_queue", "submit_sync", "sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_queue(services: pipeline.Services) -> JobQueue:
+    """The configured queue: RQ on `[jobs] redis_url`, else a thread of this process
+    that runs the jobs itself (and sweeps what a process that died left)."""
+    jobs = services.config.jobs
+    if jobs.redis_url:
+        return RedisQueue(jobs.redis_url, jobs.queue)
+    import os
+    import socket
+    import threading
+    import uuid
+
+    from service.jobs.runner import run_job
+
+    owner = f"{socket.gethostname()}:{os.getpid()}:embedded:{uuid.uuid4().hex[:6]}"
+    never = threading.Event()
+    thread_queue: ThreadQueue
+
+    def run(job_id: str) -> None:
+        run_job(services, thread_queue, job_id, owner, stop=never)
+
+    thread_queue = ThreadQueue(run, lambda: sweep(services, thread_queue),
+                               max(1.0, jobs.lease_seconds / 2))
+    return thread_queue
+
+
+def deliver(services: pipeline.Services, queue: JobQueue, job_id: str) -> bool:
+    """Hand a queued job to the queue and note when; False (logged) when the queue is
+    unavailable: the job stays queued and a later sweep delivers it."""
+    try:
+        queue.deliver(job_id)
+    except QueueUnavailable as exc:
+        log.warning("job %s not delivered: %s", job_id, exc)
+        return False
+    with services.engine.begin() as conn:
+        store_jobs.mark_delivered(conn, job_id, _now())
+    return True
+
+
+def submit_sync(services: pipeline.Services, queue: JobQueue, source_id: str, full: bool,
+                requested_by: str) -> tuple[store_jobs.Job, bool]:
+    """Queue a sync of the source; returns the job and whether it is new. A source that
+    has a queued job of this kind (a full pass covers an incremental one) gets that job
+    again rather than a second one."""
+    with services.engine.begin() as conn:
+        pending = store_jobs.pending_job(conn, source_id, full)
+        if pending is not None:
+            return pending, False
+        job = store_jobs.create_job(conn, source_id, full, requested_by, _now())
+    deliver(services, queue, job.id)
+    return job, True
+
+
+def sweep(services: pipeline.Services, queue: JobQueue) -> int:
+    """Queue again the running jobs whose lease expired (their worker died: the next run
+    resumes from the source's cursor; after `max_attempts` runs the job fails), and
+    deliver again the queued jobs the queue has not had for a lease's time. Returns how
+    many jobs were delivered."""
+    settings = services.config.jobs
+    now = _now()
+    redeliver: list[str] = []
+    with services.engine.begin() as conn:
+        for job in store_jobs.abandoned(conn, now):
+            state = store_jobs.requeue_abandoned(conn, job, now, settings.max_attempts)
+            if state is not None:
+                log.warning("job %s (source %s): its worker was lost; %s", job.id,
+                            job.source_id, "queued again" if state == "queued" else "failed")
+            if state == "queued":
+                redeliver.append(job.id)
+        older = now - timedelta(seconds=settings.lease_seconds)
+        redeliver += [job.id for job in store_jobs.undelivered(conn, older)
+                      if job.id not in redeliver]
+    return sum(deliver(services, queue, job_id) for job_id in redeliver)
