@@ -475,6 +475,8 @@ def worker(state: _State, burst: bool, health_port: int | None) -> None:
     from service.jobs.health import Heartbeat
     from service.jobs.worker import run_worker
 
+    if state.log_format == "text":  # a long-running process: its log is its output
+        configure_logging("text")
     services = state.services
     heartbeat = Heartbeat(max_age=max(30.0, 3 * services.config.jobs.lease_seconds))
     if health_port is not None:
@@ -495,6 +497,8 @@ def scheduler(state: _State, once: bool, health_port: int | None) -> None:
     from service.jobs.health import Heartbeat
     from service.jobs.scheduler import Scheduler
 
+    if state.log_format == "text":
+        configure_logging("text")
     services = state.services
     if not any(s.schedule for s in services.config.sources):
         click.echo("no source has a schedule: nothing to enqueue", err=True)
