@@ -505,7 +505,8 @@ def scheduler(state: _State, once: bool, health_port: int | None) -> None:
     if not services.config.jobs.redis_url:
         raise click.ClickException(
             "whoknows scheduler enqueues for workers on Redis: set [jobs] redis_url "
-            "(WHOKNOWS_JOBS_REDIS_URL)")
+            "(WHOKNOWS_JOBS_REDIS_URL); without it the API process runs the schedules and "
+            "their jobs itself")
     planner = Scheduler(services, open_queue(services))
     if once:
         for job in planner.tick():

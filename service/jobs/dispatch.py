@@ -4,6 +4,7 @@ dead worker left and delivers again what the queue lost."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from service import pipeline
@@ -21,7 +22,9 @@ def _now() -> datetime:
 
 def open_queue(services: pipeline.Services) -> JobQueue:
     """The configured queue: RQ on `[jobs] redis_url`, else a thread of this process
-    that runs the jobs itself (and sweeps what a process that died left)."""
+    that runs the jobs itself, sweeps what a process that died left and, when a source
+    has a schedule, enqueues its syncs (leading through the store, as `whoknows
+    scheduler` does: several API processes on one store enqueue each slot once)."""
     jobs = services.config.jobs
     if jobs.redis_url:
         return RedisQueue(jobs.redis_url, jobs.queue)
@@ -36,12 +39,37 @@ def open_queue(services: pipeline.Services) -> JobQueue:
     never = threading.Event()
     thread_queue: ThreadQueue
 
+    from service.jobs.scheduler import Scheduler
+
     def run(job_id: str) -> None:
         run_job(services, thread_queue, job_id, owner, stop=never)
 
-    thread_queue = ThreadQueue(run, lambda: sweep(services, thread_queue),
-                               max(1.0, jobs.lease_seconds / 2))
+    scheduled = any(source.schedule for source in services.config.sources)
+    planner = Scheduler(services, _Deferred(lambda: thread_queue), owner=owner)
+
+    def rounds() -> None:
+        sweep(services, thread_queue)
+        if scheduled:
+            planner.tick()
+
+    interval = max(1.0, jobs.lease_seconds / 2)
+    if scheduled:
+        interval = min(interval, jobs.scheduler_tick_seconds)
+    thread_queue = ThreadQueue(run, rounds, interval)
+    if scheduled:
+        thread_queue.start()
     return thread_queue
+
+
+class _Deferred:
+    """The queue a scheduler delivers to, known once built (the thread queue and its
+    scheduler refer to each other)."""
+
+    def __init__(self, queue: Callable[[], JobQueue]) -> None:
+        self._queue = queue
+
+    def deliver(self, job_id: str) -> None:
+        self._queue().deliver(job_id)
 
 
 def deliver(services: pipeline.Services, queue: JobQueue, job_id: str) -> bool:

@@ -61,8 +61,9 @@ class RedisQueue:
 
 class ThreadQueue:
     """The embedded default: a thread of this process runs the delivered jobs one after
-    another (`run`), and every `sweep_seconds` calls `sweep` (jobs lost with a process
-    that died). The thread starts with the first delivery."""
+    another (`run`), and when idle for `sweep_seconds` calls `sweep` (jobs lost with a
+    process that died, scheduled syncs). The thread starts with the first delivery or
+    `start()`."""
 
     def __init__(self, run: Callable[[str], object], sweep: Callable[[], object],
                  sweep_seconds: float) -> None:
@@ -73,6 +74,11 @@ class ThreadQueue:
 
     def deliver(self, job_id: str) -> None:
         self._ids.put(job_id)
+        self.start()
+
+    def start(self) -> None:
+        """Start the thread (once): at the first delivery, or at once when it has rounds
+        to make (scheduled syncs)."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="whoknows-jobs",

@@ -104,3 +104,29 @@ def test_malformed_and_unknown_requests_say_what_is_wrong(
     assert client.get("/v1/jobs/" + "0" * 32, headers=headers).status_code == 404
     assert client.get("/v1/jobs/" + "x" * 200, headers=headers).status_code == 404
     assert client.post("/v1/sources/nowhere/sync", headers=headers).status_code == 404
+
+
+def test_a_scheduled_source_is_synced_by_the_api_process_itself(
+        portal: CountingPortal, make_setup) -> None:  # type: ignore[no-untyped-def]
+    source = portal_source(portal).replace('audience = "partner"\n',
+                                           'audience = "partner"\nschedule = "every 1h"\n', 1)
+    setup = make_setup(source, scheduler_tick_seconds=0.2)
+    setup.app()  # no request: its job thread leads the schedules and runs the job
+    deadline = time.monotonic() + 30
+    while not (found := _jobs_of(setup)):
+        assert time.monotonic() < deadline, "no scheduled job"
+        time.sleep(0.05)
+    assert [job.requested_by for job in found] == ["scheduler"]
+    assert setup.wait_for(found[0].id).state == "succeeded"
+    assert _stored(setup) == ITEMS
+    time.sleep(0.5)  # more rounds: the 1-hour slot is enqueued once
+    assert len(_jobs_of(setup)) == 1
+
+
+def _jobs_of(setup: Setup) -> list:  # type: ignore[type-arg]
+    from service.store import jobs as store_jobs
+    from service.store.schema import jobs
+
+    with setup.services.engine.connect() as conn:
+        ids = conn.execute(select(jobs.c.id)).scalars().all()
+        return [store_jobs.get_job(conn, job_id) for job_id in ids]

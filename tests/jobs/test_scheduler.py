@@ -126,7 +126,7 @@ def test_two_schedulers_never_both_enqueue_and_one_takes_over_from_the_other(
         clock.now = START + timedelta(seconds=10 * step)
         barrier = threading.Barrier(2)
 
-        def run(scheduler: Scheduler) -> None:
+        def run(scheduler: Scheduler, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             enqueued[scheduler.owner] += len(scheduler.tick())
 
