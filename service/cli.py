@@ -17,7 +17,6 @@ import msgspec
 from service import pipeline
 from service.api.scopes import ALL_SCOPES
 from service.config import Config, ConfigError, load_config
-from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
 from service.model import Audience, ContributionRecord
@@ -27,6 +26,7 @@ from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
 from service.store import clients as store_clients
 from service.store import contributions as store_contributions
+from service.store import jobs as store_jobs
 from service.store import people as store_people
 from service.store import sync as store_sync
 from service.store.db import missing_sqlite_file
@@ -207,7 +207,18 @@ def _retries_shown(log_format: str) -> Iterator[None]:
 
 def _sync_one(services: pipeline.Services, source_id: str, full: bool,
               stop: StopOnSignal, log_format: str = "text") -> bool:
-    """Sync one source, print and log its report; return whether it failed."""
+    """Sync one source as a job run here (so it takes the source's lease: no worker syncs
+    it meanwhile, and it shows in GET /v1/jobs); print and log its report; return whether
+    it failed."""
+    from service.jobs.runner import owner_name, run_job
+
+    if services.config.source(source_id) is None:
+        raise ConfigError(f"source {source_id!r} is not in the configuration")
+    owner = owner_name("cli-")
+    now = datetime.now(UTC)
+    with services.engine.begin() as conn:
+        job = store_jobs.create_job(conn, source_id, full, "cli", now)
+    report = pipeline.SyncReport(source_id)
     with _retries_shown(log_format), click.progressbar(length=0, label=f"{source_id}",
                                              show_pos=True) as bar:
         def progress(done: int, total: int | None, bar: Any = bar) -> None:
@@ -215,11 +226,17 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
                 bar.length = total
             bar.update(done - bar.pos)
 
-        report = pipeline.sync_source(
-            services, source_id,
-            lambda source: stop.wrap(
-                build_connector(source, services.config.secrets.get(source.id))),
-            full=full, progress=progress)
+        outcome = run_job(services, None, job.id, owner, stop.requested, report=report,
+                          progress=progress)
+    if outcome in ("busy", "released"):
+        reason = ("stopped by SIGTERM; the next run resumes after the last stored page"
+                  if outcome == "released" else
+                  "another job is syncing this source now (one sync per source at a time)")
+        with services.engine.begin() as conn:
+            store_jobs.cancel(conn, job.id, datetime.now(UTC), reason)
+        if outcome == "busy":
+            click.echo(f"{source_id}: not synced: {reason}", err=True)
+            return True
     batch = report.batch
     click.echo(f"{source_id}: {batch.inserted} new, {batch.updated} updated, "
                f"{report.flagged_deleted} deleted, {len(report.errors)} skipped items, "
@@ -228,10 +245,12 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
         "source": source_id, "pages": report.pages, "inserted": batch.inserted,
         "updated": batch.updated, "deleted": report.flagged_deleted,
         "skipped": len(report.errors), "people_recomputed": report.people_recomputed,
-        "failed": report.failed})
+        "failed": report.failed, "job": job.id})
     if report.failed:
         click.echo(f"{source_id}: failed: {report.failed}", err=True)
-    return report.failed is not None
+    elif outcome != "succeeded":
+        click.echo(f"{source_id}: failed: an internal error (logged); job {job.id}", err=True)
+    return report.failed is not None or outcome != "succeeded"
 
 
 @cli.command()

@@ -28,14 +28,11 @@ def open_queue(services: pipeline.Services) -> JobQueue:
     jobs = services.config.jobs
     if jobs.redis_url:
         return RedisQueue(jobs.redis_url, jobs.queue)
-    import os
-    import socket
     import threading
-    import uuid
 
-    from service.jobs.runner import run_job
+    from service.jobs.runner import owner_name, run_job
 
-    owner = f"{socket.gethostname()}:{os.getpid()}:embedded:{uuid.uuid4().hex[:6]}"
+    owner = owner_name("embedded-")
     never = threading.Event()
     thread_queue: ThreadQueue
 

@@ -11,7 +11,10 @@ stops after its page and records nothing).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,7 +25,7 @@ from service.jobs.queues import JobQueue
 from service.ops.shutdown import stoppable
 from service.store import jobs as store_jobs
 
-__all__ = ["Outcome", "report_result", "run_job"]
+__all__ = ["Outcome", "owner_name", "report_result", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +79,19 @@ class _Lease:
                 return
 
 
-def run_job(services: pipeline.Services, queue: JobQueue, job_id: str, owner: str,
-            stop: threading.Event) -> Outcome:
+def run_job(services: pipeline.Services, queue: JobQueue | None, job_id: str, owner: str,
+            stop: threading.Event, *, report: pipeline.SyncReport | None = None,
+            progress: pipeline.Progress | None = None) -> Outcome:
     """Run the job if it is queued and its source free; returns how the run ended.
-    `stop` set (the worker stopping) ends the sync after the page being stored."""
+    `stop` set (the worker stopping) ends the sync after the page being stored.
+    `report` is filled as the sync goes (`whoknows sync` prints it) and `progress` called
+    after each page; with no `queue` the source's next waiting job is not delivered."""
     lease_seconds = services.config.jobs.lease_seconds
     with services.engine.begin() as conn:
         claimed = store_jobs.claim(conn, job_id, owner, _now(), lease_seconds)
+    if claimed is False and _break_dead_local_lease(services, job_id):
+        with services.engine.begin() as conn:
+            claimed = store_jobs.claim(conn, job_id, owner, _now(), lease_seconds)
     if claimed is None:
         return "skipped"  # done, or running elsewhere: this delivery repeated it
     if claimed is False:
@@ -92,9 +101,10 @@ def run_job(services: pipeline.Services, queue: JobQueue, job_id: str, owner: st
     log.info("job %s: syncing %s (run %d)", job.id, job.source_id, job.attempts)
     lost = threading.Event()
     halt = threading.Event()
-    report = pipeline.SyncReport(job.source_id)
-
-    def progress(done: int, total: int | None) -> None:
+    report = report if report is not None else pipeline.SyncReport(job.source_id)
+    def advanced(done: int, total: int | None) -> None:
+        if progress:
+            progress(done, total)
         if stop.is_set() or lost.is_set():
             halt.set()
         with services.engine.begin() as conn:
@@ -111,7 +121,7 @@ def run_job(services: pipeline.Services, queue: JobQueue, job_id: str, owner: st
     error: str | None = None
     with _Lease(services, job, owner, lost):
         try:
-            pipeline.sync_source(services, job.source_id, connector, progress=progress,
+            pipeline.sync_source(services, job.source_id, connector, progress=advanced,
                                  report=report, full_pass_since=job.pass_started_at)
         except Exception as exc:  # noqa: BLE001 - recorded; the traceback stays in the log
             log.exception("job %s: the sync raised", job.id)
@@ -119,8 +129,50 @@ def run_job(services: pipeline.Services, queue: JobQueue, job_id: str, owner: st
     stopped = stop.is_set() and (report.failed or "").startswith("SyncStopped")
     outcome = _record(services, job, owner, report, error, stopping=stopped,
                       lost=lost.is_set())
-    _hand_off(services, queue, job.source_id)
+    if queue is not None:
+        _hand_off(services, queue, job.source_id)
     return outcome
+
+
+def owner_name(kind: str = "") -> str:
+    """A process's name in leases: host and pid (how a dead one is recognised on this
+    host), and a random part (two owners in one process, a pid used again)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}{uuid.uuid4().hex[:6]}"
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether `owner` names a process of this host that is no longer running (a sync
+    killed a moment ago, whose lease has not expired yet)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process (another of its job threads), or a restarted
+        # container's earlier one that got the same pid: its lease will expire
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _break_dead_local_lease(services: pipeline.Services, job_id: str) -> bool:
+    """When the lease of the job's source is held by a dead process of this host, end it
+    (its job is then queued again by the next sweep); returns whether it did."""
+    now = _now()
+    with services.engine.begin() as conn:
+        job = store_jobs.get_job(conn, job_id)
+        held = job and store_jobs.lease_owner(conn, store_jobs.source_lease(job.source_id), now)
+        if not job or not held or not _dead_here(held[0]):
+            return False
+        log.warning("source %s: the process holding its sync (%s) is gone; taking over",
+                    job.source_id, held[0])
+        return store_jobs.break_lease(conn, store_jobs.source_lease(job.source_id), held[0],
+                                      now)
 
 
 def _record(services: pipeline.Services, job: store_jobs.Job, owner: str,

@@ -10,10 +10,7 @@ job), so even two leaders for a moment cannot enqueue one slot twice.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from service import pipeline
 from service.jobs.dispatch import deliver
 from service.jobs.queues import JobQueue
+from service.jobs.runner import owner_name
 from service.jobs.schedule import parse_schedule
 from service.store import jobs as store_jobs
 
@@ -36,8 +34,7 @@ class Scheduler:
     services: pipeline.Services
     queue: JobQueue
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    owner: str = field(default_factory=lambda: (
-        f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"))
+    owner: str = field(default_factory=lambda: owner_name("scheduler-"))
 
     @property
     def lease_seconds(self) -> float:

@@ -11,10 +11,7 @@ it again.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +21,7 @@ from service import pipeline
 from service.config import ConfigError
 from service.jobs.dispatch import sweep
 from service.jobs.queues import RedisQueue
-from service.jobs.runner import run_job
+from service.jobs.runner import owner_name, run_job
 
 __all__ = ["perform", "run_worker"]
 
@@ -80,7 +77,7 @@ def run_worker(services: pipeline.Services, *, burst: bool = False,
         raise ConfigError("whoknows worker needs [jobs] redis_url (WHOKNOWS_JOBS_REDIS_URL): "
                           "without it the API runs sync jobs in its own process")
     queue = RedisQueue(settings.redis_url, settings.queue)
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    owner = owner_name()
     stop = threading.Event()
     _context = _Context(services, queue, owner, stop)
     worker = _Worker([queue.queue], connection=queue.connection, name=owner,

@@ -26,11 +26,14 @@ __all__ = [
     "STATES",
     "abandoned",
     "acquire_lease",
+    "break_lease",
+    "cancel",
     "claim",
     "create_job",
     "finish",
     "get_job",
     "last_full_success",
+    "lease_owner",
     "mark_delivered",
     "pending_job",
     "release",
@@ -136,6 +139,27 @@ def acquire_lease(conn: Connection, name: str, owner: str, holder: str | None,
     return taken.rowcount == 1
 
 
+def lease_owner(conn: Connection, name: str, now: datetime) -> tuple[str, str | None] | None:
+    """(owner, holder job) of the lease `name` while it holds, else None."""
+    row = conn.execute(select(leases.c.owner, leases.c.holder).where(
+        leases.c.name == name, leases.c.expires_at > now, leases.c.owner.is_not(None))).first()
+    return (row.owner, row.holder) if row else None
+
+
+def break_lease(conn: Connection, name: str, owner: str, now: datetime) -> bool:
+    """End the lease `name` held by `owner` (a process known dead) and the lease of the job
+    it held, so that a sweep queues that job again; False when it changed hands."""
+    row = conn.execute(select(leases.c.holder).where(leases.c.name == name,
+                                                     leases.c.owner == owner)).first()
+    if row is None:
+        return False
+    release_lease(conn, name, owner, now)
+    if row.holder:
+        conn.execute(update(jobs).where(jobs.c.id == row.holder, jobs.c.owner == owner,
+                                        jobs.c.state == RUNNING).values(lease_until=now))
+    return True
+
+
 def release_lease(conn: Connection, name: str, owner: str, now: datetime) -> None:
     conn.execute(update(leases).where(leases.c.name == name, leases.c.owner == owner)
                  .values(owner=None, holder=None, expires_at=now))
@@ -170,6 +194,14 @@ def claim(conn: Connection, job_id: str, owner: str, now: datetime, seconds: flo
         release_lease(conn, source_lease(job.source_id), owner, now)
         return None
     return get_job(conn, job_id)
+
+
+def cancel(conn: Connection, job_id: str, now: datetime, reason: str) -> bool:
+    """Mark a queued job failed with `reason` (a job no one will run); False when it was
+    not queued any more."""
+    done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == QUEUED)
+                        .values(state=FAILED, finished_at=now, error=reason))
+    return done.rowcount == 1
 
 
 def renew(conn: Connection, job: Job, owner: str, now: datetime, seconds: float) -> bool:
