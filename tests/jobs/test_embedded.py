@@ -130,3 +130,29 @@ def _jobs_of(setup: Setup) -> list:  # type: ignore[type-arg]
     with setup.services.engine.connect() as conn:
         ids = conn.execute(select(jobs.c.id)).scalars().all()
         return [store_jobs.get_job(conn, job_id) for job_id in ids]
+
+
+def test_the_cli_does_not_sync_a_source_a_job_is_syncing(
+        portal: CountingPortal, make_setup) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from service.cli import cli
+
+    setup = make_setup(portal_source(portal))
+    client = setup.app().test_client()
+    headers = setup.admin(client)
+    portal.tripwire.arm(2)
+    job = client.post("/v1/sources/partner-hub/sync", headers=headers).get_json()
+    assert portal.tripwire.wait(portal.tripwire.is_blocking, lambda: True)
+    busy = CliRunner().invoke(cli, ["--config", str(setup.config), "sync", "partner-hub"])
+    assert busy.exit_code == 1
+    assert "another job is syncing this source" in busy.output
+    portal.tripwire.release()
+    assert setup.wait_for(job["id"]).state == "succeeded"
+    assert portal.most_in_flight == 1
+
+    again = CliRunner().invoke(cli, ["--config", str(setup.config), "sync", "partner-hub"])
+    assert again.exit_code == 0, again.output
+    assert "partner-hub: 0 new" in again.output
+    states = sorted((j.requested_by, j.state) for j in _jobs_of(setup))
+    assert states == [("cli", "failed"), ("cli", "succeeded"), (states[2][0], "succeeded")]
