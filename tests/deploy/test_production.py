@@ -159,8 +159,8 @@ def wait_ready(deployment: Deployment, timeout: float = 60) -> None:
         try:
             if requests.get(f"{deployment.base}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its workers still booting (a loaded machine)
         time.sleep(0.2)
     pytest.fail(f"gunicorn not ready after {timeout} s:\n{deployment.log.read_text()}")
 
