@@ -483,41 +483,47 @@ def serve(state: _State, host: str, port: int) -> None:
     create_app({"SERVICES": state.services}).run(host=host, port=port)
 
 
+_health_port = click.option("--health-port", type=int, default=None, metavar="PORT",
+                            help="Answer GET /healthz on this port (the chart's probes).")
+
+
+def _long_running(state: _State, round_seconds: float, health_port: int | None) -> Any:
+    """A worker's or scheduler's start: its log as text (its output), and the heartbeat
+    of its rounds, served on `health_port` when given."""
+    from service.jobs.health import Heartbeat
+
+    if state.log_format == "text":
+        configure_logging("text")
+    heartbeat = Heartbeat(max_age=max(30.0, 3 * round_seconds))
+    if health_port is not None:
+        heartbeat.serve(health_port)
+    return heartbeat
+
+
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
-@click.option("--health-port", type=int, default=None, metavar="PORT",
-              help="Answer GET /healthz on this port (the chart's probes).")
+@_health_port
 @click.pass_obj
 @_fail_cleanly
 def worker(state: _State, burst: bool, health_port: int | None) -> None:
     """Run sync jobs from the queue on Redis ([jobs] redis_url), until SIGTERM."""
-    from service.jobs.health import Heartbeat
     from service.jobs.worker import run_worker
 
-    if state.log_format == "text":  # a long-running process: its log is its output
-        configure_logging("text")
-    services = state.services
-    heartbeat = Heartbeat(max_age=max(30.0, 3 * services.config.jobs.lease_seconds))
-    if health_port is not None:
-        heartbeat.serve(health_port)
-    run_worker(services, burst=burst, beat=heartbeat.beat)
+    heartbeat = _long_running(state, state.config.jobs.lease_seconds, health_port)
+    run_worker(state.services, burst=burst, beat=heartbeat.beat)
 
 
 @cli.command()
 @click.option("--once", is_flag=True, help="One round, then exit.")
-@click.option("--health-port", type=int, default=None, metavar="PORT",
-              help="Answer GET /healthz on this port (the chart's probes).")
+@_health_port
 @click.pass_obj
 @_fail_cleanly
 def scheduler(state: _State, once: bool, health_port: int | None) -> None:
     """Enqueue the sources' scheduled syncs (their `schedule`); workers run them. Several
     may run: one leads, through the store."""
     from service.jobs.dispatch import open_queue
-    from service.jobs.health import Heartbeat
     from service.jobs.scheduler import Scheduler
 
-    if state.log_format == "text":
-        configure_logging("text")
     services = state.services
     if not any(s.schedule for s in services.config.sources):
         click.echo("no source has a schedule: nothing to enqueue", err=True)
@@ -532,10 +538,7 @@ def scheduler(state: _State, once: bool, health_port: int | None) -> None:
             click.echo(f"queued job {job.id}: {'full' if job.full else 'incremental'} "
                        f"sync of {job.source_id}")
         return
-    tick = services.config.jobs.scheduler_tick_seconds
-    heartbeat = Heartbeat(max_age=max(30.0, 3 * tick))
-    if health_port is not None:
-        heartbeat.serve(health_port)
+    heartbeat = _long_running(state, services.config.jobs.scheduler_tick_seconds, health_port)
     with StopOnSignal() as signalled:  # SIGTERM: resign the lead and exit
         planner.run(signalled.requested, beat=heartbeat.beat)
 

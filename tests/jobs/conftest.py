@@ -197,11 +197,12 @@ class Workers:
         self.cwd = cwd
         self.procs: list[subprocess.Popen[str]] = []
 
-    def start(self, config: Path) -> subprocess.Popen[str]:
+    def start(self, config: Path, *args: str) -> subprocess.Popen[str]:
         env = {k: v for k, v in os.environ.items() if k != "WHOKNOWS_CONFIG"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         log = open(self.cwd / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen([*whoknows_command(), "--config", str(config), "worker"],
+        proc = subprocess.Popen([*whoknows_command(), "--config", str(config), "worker",
+                                 *args],
                                 cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 text=True)
         self.procs.append(proc)

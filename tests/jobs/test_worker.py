@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from service.jobs.dispatch import deliver, open_queue
 from service.store import jobs as store_jobs
 from tests.connectors.crashsite import snapshot
+from tests.deploy.test_production import free_port
 from tests.jobs.conftest import ITEMS, PER_PAGE, CountingPortal, Workers, portal_source
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
@@ -28,7 +30,8 @@ def test_a_worker_shows_its_progress_and_on_sigterm_hands_the_job_to_the_next(
     client = setup.app().test_client()
     headers = setup.admin(client)
     portal.tripwire.arm(4)  # the fourth page request waits: three pages stored
-    stopping = workers.start(setup.config)
+    port = free_port()
+    stopping = workers.start(setup.config, f"--health-port={port}")
 
     answer = client.post("/v1/sources/partner-hub/sync", headers=headers)
     assert answer.status_code == 202
@@ -42,6 +45,9 @@ def test_a_worker_shows_its_progress_and_on_sigterm_hands_the_job_to_the_next(
     assert body["state"] == "running" and body["attempts"] == 1
     assert body["progress"] == {"items": 3 * PER_PAGE, "items_total": ITEMS, "pages": 3,
                                 "errors": 0}
+    # the probe the chart sets: alive while a job runs
+    health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
 
     # a pod stopped: the page in hand is stored, the job goes back to the queue
     stopping.send_signal(signal.SIGTERM)
