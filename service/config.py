@@ -117,6 +117,8 @@ class JobsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_attempts: int = 3
     #: Seconds between two rounds of the scheduler.
     scheduler_tick_seconds: float = 15.0
+    #: Days a finished job stays readable (GET /v1/jobs/{id}) before a sweep deletes it.
+    keep_days: float = 30.0
 
 
 class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -369,6 +371,8 @@ def _check_jobs(jobs: JobsConfig, file: Path) -> None:
         raise ConfigError(f"{file}: jobs.lease_seconds: must be between 2 and 3600")
     if not 1 <= jobs.max_attempts <= 100:
         raise ConfigError(f"{file}: jobs.max_attempts: must be between 1 and 100")
+    if jobs.keep_days <= 0:
+        raise ConfigError(f"{file}: jobs.keep_days: must be positive")
     if not 0.1 <= jobs.scheduler_tick_seconds <= 3600:
         raise ConfigError(f"{file}: jobs.scheduler_tick_seconds: must be between 0.1 and 3600")
 

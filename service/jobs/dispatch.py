@@ -98,9 +98,9 @@ def submit_sync(services: pipeline.Services, queue: JobQueue, source_id: str, fu
 
 def sweep(services: pipeline.Services, queue: JobQueue) -> int:
     """Queue again the running jobs whose lease expired (their worker died: the next run
-    resumes from the source's cursor; after `max_attempts` runs the job fails), and
-    deliver again the queued jobs the queue has not had for a lease's time. Returns how
-    many jobs were delivered."""
+    resumes from the source's cursor; after `max_attempts` runs the job fails), deliver
+    again the queued jobs the queue has not had for a lease's time, and delete the jobs
+    finished more than `keep_days` ago. Returns how many jobs were delivered."""
     settings = services.config.jobs
     now = _now()
     redeliver: list[str] = []
@@ -115,4 +115,5 @@ def sweep(services: pipeline.Services, queue: JobQueue) -> int:
         older = now - timedelta(seconds=settings.lease_seconds)
         redeliver += [job.id for job in store_jobs.undelivered(conn, older)
                       if job.id not in redeliver]
+        store_jobs.purge_finished(conn, now - timedelta(days=settings.keep_days))
     return sum(deliver(services, queue, job_id) for job_id in redeliver)

@@ -36,6 +36,7 @@ __all__ = [
     "lease_owner",
     "mark_delivered",
     "pending_job",
+    "purge_finished",
     "release",
     "release_lease",
     "claim_slot",
@@ -273,6 +274,13 @@ def undelivered(conn: Connection, older_than: datetime) -> list[Job]:
         or_(jobs.c.delivered_at.is_(None), jobs.c.delivered_at < older_than),
         jobs.c.created_at < older_than).order_by(jobs.c.created_at))
     return [_job(row) for row in rows]
+
+
+def purge_finished(conn: Connection, older_than: datetime) -> int:
+    """Delete the jobs that ended before `older_than`; returns how many."""
+    done = conn.execute(jobs.delete().where(jobs.c.state.in_([SUCCEEDED, FAILED]),
+                                            jobs.c.finished_at < older_than))
+    return int(done.rowcount or 0)
 
 
 def claim_slot(conn: Connection, source_id: str, slot: datetime) -> bool:
