@@ -17,6 +17,7 @@ import msgspec
 from service import pipeline
 from service.api.scopes import ALL_SCOPES
 from service.config import Config, ConfigError, load_config
+from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
 from service.model import Audience, ContributionRecord
@@ -212,8 +213,10 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
     it failed."""
     from service.jobs.runner import owner_name, run_job
 
-    if services.config.source(source_id) is None:
+    source = services.config.source(source_id)
+    if source is None:
         raise ConfigError(f"source {source_id!r} is not in the configuration")
+    build_connector(source, services.config.secrets.get(source_id))  # its settings: checked
     owner = owner_name("cli-")
     now = datetime.now(UTC)
     with services.engine.begin() as conn:
@@ -249,7 +252,9 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
     if report.failed:
         click.echo(f"{source_id}: failed: {report.failed}", err=True)
     elif outcome != "succeeded":
-        click.echo(f"{source_id}: failed: an internal error (logged); job {job.id}", err=True)
+        with services.engine.connect() as conn:
+            ended = store_jobs.get_job(conn, job.id)
+        click.echo(f"{source_id}: failed: {ended.error if ended else 'see the log'}", err=True)
     return report.failed is not None or outcome != "succeeded"
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from service import pipeline
+from service.config import ConfigError
 from service.connectors import build_connector
 from service.jobs.dispatch import deliver
 from service.jobs.queues import JobQueue
@@ -123,6 +124,8 @@ def run_job(services: pipeline.Services, queue: JobQueue | None, job_id: str, ow
         try:
             pipeline.sync_source(services, job.source_id, connector, progress=advanced,
                                  report=report, full_pass_since=job.pass_started_at)
+        except ConfigError as exc:  # the source's settings (a connector's options): says which
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - recorded; the traceback stays in the log
             log.exception("job %s: the sync raised", job.id)
             error = f"internal error ({type(exc).__name__}); see the worker's log"

@@ -55,6 +55,11 @@ class _Worker(SimpleWorker):
         self.stop.set()  # the running sync ends after its page
         super().handle_warm_shutdown_request()
 
+    def subscribe(self) -> None:
+        """No pubsub channel: RQ's remote commands (`rq` stopping a job) are not used, since
+        the store and signals steer our jobs, and its thread, polling every 60 s, held a
+        stopping worker's exit up to a minute."""
+
 
 def _sweeping(services: pipeline.Services, queue: RedisQueue, done: threading.Event,
               beat: Any) -> None:
