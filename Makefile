@@ -17,7 +17,7 @@ CONTAINERS_CONF_FILE := var/containers.conf
 CONTAINERS_ENV = $(if $(wildcard $(CONTAINERS_CONF_FILE)),CONTAINERS_CONF=$(abspath $(CONTAINERS_CONF_FILE)) )
 PODMAN = $(CONTAINERS_ENV)podman
 
-.PHONY: run test test-latest lock venv test-venv image image-prereqs test-image lint bench bench-api bench-page bench-insight bench-connectors clean
+.PHONY: run test test-latest lock venv test-venv image image-prereqs test-image lint bench bench-api bench-page bench-insight bench-connectors bench-jobs clean
 
 $(BIN)/uv:
 	@echo "creating $(VENV) and installing uv (requirements/uv.txt)"
@@ -92,6 +92,10 @@ bench-api: venv
 
 bench-connectors: venv
 	$(BIN)/python bench/connectors.py $(if $(PERCEVAL_PYTHON),--perceval-python $(PERCEVAL_PYTHON))
+
+# sync throughput with 1 and 2 workers on two sources (needs Redis at 127.0.0.1:6379)
+bench-jobs: venv
+	cd bench && ../$(BIN)/python sync_jobs.py
 
 clean:
 	rm -rf $(VENV) .venv-latest var

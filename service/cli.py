@@ -27,6 +27,7 @@ from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
 from service.store import clients as store_clients
 from service.store import contributions as store_contributions
+from service.store import jobs as store_jobs
 from service.store import people as store_people
 from service.store import sync as store_sync
 from service.store.db import missing_sqlite_file
@@ -207,7 +208,20 @@ def _retries_shown(log_format: str) -> Iterator[None]:
 
 def _sync_one(services: pipeline.Services, source_id: str, full: bool,
               stop: StopOnSignal, log_format: str = "text") -> bool:
-    """Sync one source, print and log its report; return whether it failed."""
+    """Sync one source as a job run here (so it takes the source's lease: no worker syncs
+    it meanwhile, and it shows in GET /v1/jobs); print and log its report; return whether
+    it failed."""
+    from service.jobs.runner import owner_name, run_job
+
+    source = services.config.source(source_id)
+    if source is None:
+        raise ConfigError(f"source {source_id!r} is not in the configuration")
+    build_connector(source, services.config.secrets.get(source_id))  # its settings: checked
+    owner = owner_name("cli-")
+    now = datetime.now(UTC)
+    with services.engine.begin() as conn:
+        job = store_jobs.create_job(conn, source_id, full, "cli", now)
+    report = pipeline.SyncReport(source_id)
     with _retries_shown(log_format), click.progressbar(length=0, label=f"{source_id}",
                                              show_pos=True) as bar:
         def progress(done: int, total: int | None, bar: Any = bar) -> None:
@@ -215,11 +229,17 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
                 bar.length = total
             bar.update(done - bar.pos)
 
-        report = pipeline.sync_source(
-            services, source_id,
-            lambda source: stop.wrap(
-                build_connector(source, services.config.secrets.get(source.id))),
-            full=full, progress=progress)
+        outcome = run_job(services, None, job.id, owner, stop.requested, report=report,
+                          progress=progress)
+    if outcome in ("busy", "released"):
+        reason = ("stopped by SIGTERM; the next run resumes after the last stored page"
+                  if outcome == "released" else
+                  "another job is syncing this source now (one sync per source at a time)")
+        with services.engine.begin() as conn:
+            store_jobs.cancel(conn, job.id, datetime.now(UTC), reason)
+        if outcome == "busy":
+            click.echo(f"{source_id}: not synced: {reason}", err=True)
+            return True
     batch = report.batch
     click.echo(f"{source_id}: {batch.inserted} new, {batch.updated} updated, "
                f"{report.flagged_deleted} deleted, {len(report.errors)} skipped items, "
@@ -228,10 +248,14 @@ def _sync_one(services: pipeline.Services, source_id: str, full: bool,
         "source": source_id, "pages": report.pages, "inserted": batch.inserted,
         "updated": batch.updated, "deleted": report.flagged_deleted,
         "skipped": len(report.errors), "people_recomputed": report.people_recomputed,
-        "failed": report.failed})
+        "failed": report.failed, "job": job.id})
     if report.failed:
         click.echo(f"{source_id}: failed: {report.failed}", err=True)
-    return report.failed is not None
+    elif outcome != "succeeded":
+        with services.engine.connect() as conn:
+            ended = store_jobs.get_job(conn, job.id)
+        click.echo(f"{source_id}: failed: {ended.error if ended else 'see the log'}", err=True)
+    return report.failed is not None or outcome != "succeeded"
 
 
 @cli.command()
@@ -464,6 +488,66 @@ def serve(state: _State, host: str, port: int) -> None:
     from service.api import create_app
 
     create_app({"SERVICES": state.services}).run(host=host, port=port)
+
+
+_health_port = click.option("--health-port", type=int, default=None, metavar="PORT",
+                            help="Answer GET /healthz on this port (the chart's probes).")
+
+
+def _long_running(state: _State, round_seconds: float, health_port: int | None) -> Any:
+    """A worker's or scheduler's start: its log as text (its output), and the heartbeat
+    of its rounds, served on `health_port` when given."""
+    from service.jobs.health import Heartbeat
+
+    if state.log_format == "text":
+        configure_logging("text")
+    heartbeat = Heartbeat(max_age=max(30.0, 3 * round_seconds))
+    if health_port is not None:
+        heartbeat.serve(health_port)
+    return heartbeat
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@_health_port
+@click.pass_obj
+@_fail_cleanly
+def worker(state: _State, burst: bool, health_port: int | None) -> None:
+    """Run sync jobs from the queue on Redis ([jobs] redis_url), until SIGTERM."""
+    from service.jobs.worker import run_worker
+
+    heartbeat = _long_running(state, state.config.jobs.lease_seconds, health_port)
+    run_worker(state.services, burst=burst, beat=heartbeat.beat)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@_health_port
+@click.pass_obj
+@_fail_cleanly
+def scheduler(state: _State, once: bool, health_port: int | None) -> None:
+    """Enqueue the sources' scheduled syncs (their `schedule`); workers run them. Several
+    may run: one leads, through the store."""
+    from service.jobs.dispatch import open_queue
+    from service.jobs.scheduler import Scheduler
+
+    services = state.services
+    if not any(s.schedule for s in services.config.sources):
+        click.echo("no source has a schedule: nothing to enqueue", err=True)
+    if not services.config.jobs.redis_url:
+        raise click.ClickException(
+            "whoknows scheduler enqueues for workers on Redis: set [jobs] redis_url "
+            "(WHOKNOWS_JOBS_REDIS_URL); without it the API process runs the schedules and "
+            "their jobs itself")
+    planner = Scheduler(services, open_queue(services))
+    if once:
+        for job in planner.tick():
+            click.echo(f"queued job {job.id}: {'full' if job.full else 'incremental'} "
+                       f"sync of {job.source_id}")
+        return
+    heartbeat = _long_running(state, services.config.jobs.scheduler_tick_seconds, health_port)
+    with StopOnSignal() as signalled:  # SIGTERM: resign the lead and exit
+        planner.run(signalled.requested, beat=heartbeat.beat)
 
 
 @cli.command()

@@ -5,8 +5,9 @@ Environment overrides:
 
 - `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
   `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]`,
-  `[reputation]`, `[api]`, `[limits]` and `[web]` (so a variable holding a secret is best named
-  outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an unknown `[web]` key);
+  `[reputation]`, `[api]`, `[limits]`, `[web]` and `[jobs]` (so a variable holding a
+  secret is best named outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an
+  unknown `[web]` key);
 - `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
   e.g. `WHOKNOWS_SOURCE_INTRANET_BLOG_URL`.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatabaseConfig",
+    "JobsConfig",
     "LimitsConfig",
     "ReputationConfig",
     "SearchConfig",
@@ -65,7 +67,12 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Name of the environment variable holding the secret that signs pushed webhooks.
     webhook_secret_env: str | None = None
     half_life_days: float | None = None
+    #: When the scheduler (`whoknows scheduler`) enqueues a sync: "every 15m" (s, m, h, d)
+    #: or a cron expression in UTC ("*/30 * * * *"); none: only when asked.
     schedule: str | None = None
+    #: A scheduled sync is a full pass (flagging deletions) when the last full one is this
+    #: many days old; none: scheduled syncs are incremental.
+    full_every_days: float | None = None
     #: Whether e-mails this source gives are verified (only verified e-mails merge people).
     verified_emails: bool = True
     topics: TopicOptions = TopicOptions()
@@ -95,6 +102,25 @@ class SearchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: any process, empties it in every process (the store's search generation)
     result_cache_size: int = 512
     result_cache_seconds: float = 60.0
+
+
+class JobsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Sync jobs: the queue, the workers and the scheduler (service/jobs)."""
+
+    #: Redis holding the job queue (`redis://host:6379/0`); `whoknows worker` processes run
+    #: the jobs. Empty: the embedded default, jobs run in a thread of the API process.
+    redis_url: str = ""
+    #: The queue's name in that Redis (several deployments, one Redis).
+    queue: str = "whoknows-sync"
+    #: Seconds a worker holds a running job without renewing it (it renews every quarter
+    #: of this); a job whose worker died is retried once this has passed.
+    lease_seconds: float = 60.0
+    #: Runs of one job, retries of a lost worker included, before it is marked failed.
+    max_attempts: int = 3
+    #: Seconds between two rounds of the scheduler.
+    scheduler_tick_seconds: float = 15.0
+    #: Days a finished job stays readable (GET /v1/jobs/{id}) before a sweep deletes it.
+    keep_days: float = 30.0
 
 
 class ReputationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -192,6 +218,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     web: WebConfig = WebConfig()
     search: SearchConfig = SearchConfig()
     reputation: ReputationConfig = ReputationConfig()
+    jobs: JobsConfig = JobsConfig()
     sources: list[SourceConfig] = msgspec.field(default_factory=list)
     #: Where the file was read from (None: defaults only); relative paths resolve against it.
     base_dir: str = "."
@@ -260,7 +287,7 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation", "api", "limits", "web"):
+    for section in ("database", "search", "reputation", "api", "limits", "web", "jobs"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -298,6 +325,7 @@ def _check(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: {key}.url: required for a {source.kind} source")
         if source.half_life_days is not None and source.half_life_days <= 0:
             raise ConfigError(f"{file}: {key}.half_life_days: must be positive")
+        _check_schedule(source, f"{file}: {key}")
     if not 30 <= config.api.token_lifetime_seconds <= 86400:
         raise ConfigError(f"{file}: api.token_lifetime_seconds: must be between 30 and 86400")
     if config.api.public_base_url and not re.match(r"^https?://[^/?#]+(/[^?#]*)?$",
@@ -315,6 +343,7 @@ def _check(config: Config, file: Path) -> None:
         raise ConfigError(f"{file}: api.revocation_check_seconds: must be between 0 and 60")
     _check_limits(config.limits, file)
     _check_web(config.web, file)
+    _check_jobs(config.jobs, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url
@@ -353,6 +382,39 @@ def _check_limits(limits: LimitsConfig, file: Path) -> None:
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$", limits.key_prefix):
         raise ConfigError(f"{file}: limits.key_prefix: letters, digits, _ . : - "
                           "(at most 63)")
+
+
+def _check_schedule(source: SourceConfig, where: str) -> None:
+    from service.jobs.schedule import ScheduleError, parse_schedule
+
+    if source.schedule is not None:
+        if source.kind == "push":
+            raise ConfigError(f"{where}.schedule: a push source has nothing to pull")
+        try:
+            parse_schedule(source.schedule)
+        except ScheduleError as exc:
+            raise ConfigError(f"{where}.schedule: {exc}") from exc
+    if source.full_every_days is not None:
+        if source.full_every_days <= 0:
+            raise ConfigError(f"{where}.full_every_days: must be positive")
+        if source.schedule is None:
+            raise ConfigError(f"{where}.full_every_days: needs a schedule")
+
+
+def _check_jobs(jobs: JobsConfig, file: Path) -> None:
+    if jobs.redis_url and not re.match(r"^rediss?://|^unix://", jobs.redis_url):
+        raise ConfigError(f"{file}: jobs.redis_url: {jobs.redis_url!r} is not a redis://, "
+                          "rediss:// or unix:// URL")
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", jobs.queue):
+        raise ConfigError(f"{file}: jobs.queue: letters, digits, _ . : - (at most 100)")
+    if not 2 <= jobs.lease_seconds <= 3600:
+        raise ConfigError(f"{file}: jobs.lease_seconds: must be between 2 and 3600")
+    if not 1 <= jobs.max_attempts <= 100:
+        raise ConfigError(f"{file}: jobs.max_attempts: must be between 1 and 100")
+    if jobs.keep_days <= 0:
+        raise ConfigError(f"{file}: jobs.keep_days: must be positive")
+    if not 0.1 <= jobs.scheduler_tick_seconds <= 3600:
+        raise ConfigError(f"{file}: jobs.scheduler_tick_seconds: must be between 0.1 and 3600")
 
 
 def _check_web(web: WebConfig, file: Path) -> None:

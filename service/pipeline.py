@@ -145,14 +145,19 @@ def ingest_pages(
     services: Services, source_id: str, pages: Iterable[Page], *, full_pass: bool,
     progress: Progress | None = None, recompute_people: bool = True,
     on_page: Callable[[store_contributions.BatchResult], None] | None = None,
+    report: SyncReport | None = None, started: datetime | None = None,
 ) -> SyncReport:
     """Store pages one transaction each (batch, index, cursor together), then resolve
     identities and recompute the people touched (unless `recompute_people` is False, for
     bulk loads followed by `rebuild`). A ConnectorError mid-way keeps what was stored, is
-    recorded, and ends the run."""
-    report = SyncReport(source_id)
+    recorded, and ends the run.
+
+    `report`: the report to fill (one a caller reads while it fills: a job's progress).
+    `started`: when the full pass began, when an earlier run began it (a job retried);
+    what it has not seen since is flagged deleted at its end."""
+    report = report if report is not None else SyncReport(source_id)
     # wall time, not the reputation clock: a later pass must see itself as later
-    started = datetime.now(UTC)
+    started = started or datetime.now(UTC)
     with services.engine.begin() as conn:
         info = source_info(conn, services.config, source_id)
     done = 0
@@ -195,9 +200,12 @@ def ingest_pages(
 def sync_source(
     services: Services, source_id: str, connector_factory: Callable[[SourceConfig], object],
     *, full: bool = False, progress: Progress | None = None,
+    report: SyncReport | None = None, full_pass_since: datetime | None = None,
 ) -> SyncReport:
     """Run one configured source's connector from its stored cursor (from scratch when
-    `full`)."""
+    `full`). `full_pass_since`: continue the full pass an earlier run began then (from
+    the cursor it committed), flagging at its end what the whole pass did not see;
+    `report`: as `ingest_pages` takes it."""
     source = services.config.source(source_id)
     if source is None:
         raise ConfigError(f"source {source_id!r} is not in the configuration")
@@ -207,7 +215,9 @@ def sync_source(
         cursor = store_sync.get_cursor(conn, source_id)
     connector = connector_factory(source)
     pages = connector.pages(cursor)  # type: ignore[attr-defined]
-    return ingest_pages(services, source_id, pages, full_pass=cursor is None, progress=progress)
+    return ingest_pages(services, source_id, pages,
+                        full_pass=cursor is None or full_pass_since is not None,
+                        progress=progress, report=report, started=full_pass_since)
 
 
 @dataclass

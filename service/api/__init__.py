@@ -46,6 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             abort(404)
 
     errors.init_app(app)
+    from service.jobs.dispatch import open_queue
+
+    # sync jobs: to the workers on Redis, or (embedded) to a thread of this process
+    app.extensions["whoknows_jobs"] = app.config.get("JOB_QUEUE") or open_queue(services)
     ops.init_app(app, services.engine,  # request ids, JSON request log, /metrics
                  services.config.api.metrics_counts_seconds)
     init_limits(app, services.config.api, services.config.limits)

@@ -1,4 +1,4 @@
-"""Admin: sources and their sync, manual links and unlinks, erasure."""
+"""Admin: sources and their sync jobs, manual links and unlinks, erasure."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from service import pipeline
 from service.api.errors import ApiError
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import ADMIN
-from service.config import ConfigError
-from service.connectors import build_connector
+from service.jobs.dispatch import submit_sync
 from service.model import Audience
+from service.store import jobs as store_jobs
 from service.store import people as store_people
 from service.store import sync as store_sync
 
@@ -61,25 +61,41 @@ def list_sources() -> ResponseReturnValue:
 @admin.post("/sources/<source_id>/sync")
 @_admin_only
 def sync_source(source_id: str) -> ResponseReturnValue:
-    """Run the source's connector now, from its cursor; `?full=true` starts over."""
+    """Queue a sync of the source, from its cursor (`?full=true`: from scratch, flagging
+    deletions); 202 with the job (the source's queued job, when one is waiting)."""
     services = _services()
     source = services.config.source(source_id)
     if source is None:
         raise ApiError(404, f"no configured source {source_id!r}")
     if source.kind == "push":
         raise ApiError(409, f"source {source_id!r} is a push source: it has nothing to pull")
-    full = request.args.get("full", "false").lower() == "true"
-    try:
-        report = pipeline.sync_source(
-            services, source_id,
-            lambda s: build_connector(s, services.config.secrets.get(s.id)), full=full)
-    except ConfigError as exc:
-        raise ApiError(409, str(exc)) from exc
-    batch = report.batch
-    return jsonify(source=source_id, pages=report.pages, created=batch.inserted,
-                   updated=batch.updated, unchanged=batch.unchanged,
-                   deleted=report.flagged_deleted, skipped=len(report.errors),
-                   people_recomputed=report.people_recomputed, failed=report.failed)
+    full = request.args.get("full", "false").lower()
+    if full not in ("true", "false"):
+        raise ApiError(400, "full: true or false", errors={"full": ["must be true or false"]})
+    job, _ = submit_sync(services, current_app.extensions["whoknows_jobs"], source_id,
+                         full == "true", current_caller().client_id)
+    return jsonify(job_view(job)), 202, {"Location": f"/v1/jobs/{job.id}"}
+
+
+@admin.get("/jobs/<job_id>")
+@_admin_only
+def get_job(job_id: str) -> ResponseReturnValue:
+    """A sync job: its state, progress while it runs, and its result."""
+    with _services().engine.connect() as conn:
+        job = store_jobs.get_job(conn, job_id) if len(job_id) <= 32 else None
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r}")
+    return jsonify(job_view(job))
+
+
+def job_view(job: store_jobs.Job) -> dict[str, Any]:
+    return {"id": job.id, "kind": job.kind, "source": job.source_id, "full": job.full,
+            "state": job.state, "requested_by": job.requested_by,
+            "created_at": _time(job.created_at), "started_at": _time(job.started_at),
+            "finished_at": _time(job.finished_at), "attempts": job.attempts,
+            "progress": {"items": job.items, "items_total": job.items_total,
+                         "pages": job.pages, "errors": job.errors},
+            "result": job.result, "error": job.error}
 
 
 def _identity(conn: Any, value: Any, field: str) -> int:

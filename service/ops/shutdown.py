@@ -17,7 +17,7 @@ from typing import Any
 
 from service.connectors.base import ConnectorError, Page
 
-__all__ = ["StopOnSignal", "SyncStopped"]
+__all__ = ["StopOnSignal", "SyncStopped", "stoppable"]
 
 
 class SyncStopped(ConnectorError):
@@ -36,6 +36,12 @@ class _StoppableConnector:
             if self.stop.is_set():
                 raise SyncStopped("stopped by SIGTERM; the next run resumes after the last "
                                   "stored page")
+
+
+def stoppable(connector: Any, stop: threading.Event) -> _StoppableConnector:
+    """`connector`, whose pages end after the current one once `stop` is set (a worker
+    stopping, or a job whose lease was lost)."""
+    return _StoppableConnector(connector, stop)
 
 
 class StopOnSignal:
@@ -58,4 +64,4 @@ class StopOnSignal:
         self.requested.set()
 
     def wrap(self, connector: Any) -> _StoppableConnector:
-        return _StoppableConnector(connector, self.requested)
+        return stoppable(connector, self.requested)

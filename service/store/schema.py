@@ -50,6 +50,9 @@ __all__ = [
     "insight_person_topics",
     "insight_maps",
     "insight_state",
+    "jobs",
+    "leases",
+    "schedule_state",
 ]
 
 metadata = MetaData()
@@ -376,4 +379,56 @@ insight_state = Table(
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("seconds", Float, nullable=False),
+)
+
+
+# A sync job: its state (queued, running, succeeded, failed), progress and result; the
+# worker running it (`owner`) holds it until `lease_until`, renewed while it runs.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("full", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    #: when the full pass this job walks began (kept across retries: what it did not see
+    #: since then is flagged deleted at its end)
+    Column("pass_started_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False),
+    Column("owner", String(128)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("items", Integer, nullable=False),
+    Column("items_total", Integer),
+    Column("pages", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Index("ix_jobs_source_state", "source_id", "state"),
+    Index("ix_jobs_state_lease", "state", "lease_until"),
+)
+
+# A named lease: "sync:<source id>" (one sync per source at a time), "scheduler" (the one
+# scheduler that enqueues). `holder` is the job holding a source's lease.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(128)),
+    Column("holder", String(64)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# The newest schedule slot a job was enqueued for, per source: claimed atomically, so
+# a slot is enqueued once whatever the number of schedulers.
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("source_id", String(64), ForeignKey("sources.id"), primary_key=True),
+    Column("last_slot", DateTime(timezone=True)),
 )

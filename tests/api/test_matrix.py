@@ -87,11 +87,19 @@ def values(api: Api) -> dict[str, Any]:
         record("b3", "dana", kind="blog_post", email="dana@corp.example",
                title="Roadmap", tags=[MARKER], text="Internal roadmap"),
     ], cursor=None)], full_pass=False)
-    with api.services.engine.connect() as conn:
+    from datetime import UTC, datetime
+
+    from service.store import jobs as store_jobs
+
+    with api.services.engine.begin() as conn:
         identity = find_identity(conn, "blog", "dana")
         person = person_of(conn, identity)  # type: ignore[arg-type]
+        # a sync job of the internal blog, failed with an internal URL in its error
+        job = store_jobs.create_job(conn, "blog", False, "test", datetime.now(UTC))
+        store_jobs.cancel(conn, job.id, datetime.now(UTC),
+                          f"HTTP 500 from https://intranet.example/{MARKER}")
     return {"person_id": 99999, "identity_id": identity, "source_id": "forum",
-            "real_person": person, "topic": TOPIC}
+            "real_person": person, "topic": TOPIC, "job_id": job.id}
 
 
 def test_every_operation_is_protected_and_documented() -> None:

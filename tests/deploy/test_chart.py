@@ -70,6 +70,28 @@ def production(chart: helm.Chart) -> Manifests:
     return render(chart, production_values())
 
 
+def values_without_redis() -> dict[str, Any]:
+    """The production values with no Redis: no workers, no scheduler; the schedules in
+    cron syntax, as sync CronJobs take them."""
+    values = production_values()
+    del values["redis"]
+    for source in values["sources"]:
+        if source["id"] == "member-community":
+            source["schedule"] = "*/15 * * * *"
+            del source["full_every_days"]
+    return values
+
+
+@pytest.fixture(scope="module")
+def without_redis(chart: helm.Chart) -> Manifests:
+    return render(chart, values_without_redis())
+
+
+@pytest.fixture(scope="module")
+def bundled_redis(chart: helm.Chart) -> Manifests:
+    return render(chart, {**MINIMAL, "redis": {"enabled": True}})
+
+
 @pytest.mark.parametrize("values", ["minimal", "production"])
 def test_chart_lints_clean_in_strict_mode(values: str) -> None:
     given = MINIMAL if values == "minimal" else production_values()
@@ -78,7 +100,7 @@ def test_chart_lints_clean_in_strict_mode(values: str) -> None:
     assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
 
 
-@pytest.mark.parametrize("values", ["minimal", "production"])
+@pytest.mark.parametrize("values", ["minimal", "production", "without_redis", "bundled_redis"])
 @pytest.mark.parametrize("version", KUBE_VERSIONS)
 def test_every_rendered_manifest_is_valid_kubernetes(values: str, version: str,
                                                      request: pytest.FixtureRequest) -> None:
@@ -94,7 +116,7 @@ def test_every_rendered_manifest_is_valid_kubernetes(values: str, version: str,
 
 
 def test_api_pods_probe_ready_on_readyz_and_alive_on_healthz(production: Manifests) -> None:
-    (deployment,) = only(production, "Deployment")
+    (deployment,) = only(production, "Deployment", "api")
     (container,) = pod_spec(deployment)["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -124,7 +146,7 @@ def test_every_pod_runs_unprivileged_on_a_read_only_root_with_a_writable_tmp(
 
 
 def test_credentials_come_only_from_the_named_secrets(production: Manifests) -> None:
-    (deployment,) = only(production, "Deployment")
+    (deployment,) = only(production, "Deployment", "api")
     (container,) = pod_spec(deployment)["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert env["WHOKNOWS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
@@ -139,20 +161,25 @@ def test_credentials_come_only_from_the_named_secrets(production: Manifests) -> 
     volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
     assert volumes["signing-key"]["secret"]["secretName"] == "whoknows-signing-key"
     assert not only(production, "Secret")  # the chart never holds a secret itself
-    named = {"whoknows-db", "whoknows-search", "whoknows-web"}
+    named = {"whoknows-db", "whoknows-search", "whoknows-web", "whoknows-redis"}
     for workload in (m for m in production if m["kind"] in ("Deployment", "CronJob", "Job")):
         for variable in pod_spec(workload)["containers"][0]["env"]:
             assert "value" in variable or variable["valueFrom"]["secretKeyRef"]["name"] in named
-            # the page's sign-in secrets reach the API pods only, never a job
-            if workload["kind"] != "Deployment":
+            # the page's sign-in secrets reach the API pods only, never a job or worker
+            if workload["metadata"]["labels"]["app.kubernetes.io/component"] != "api":
                 assert not variable["name"].startswith(("WEB_", "WHOKNOWS_WEB_"))
     text = yaml.safe_dump_all(production)
     assert "postgresql+psycopg" not in text
 
 
-def test_each_scheduled_source_gets_a_cron_job_that_never_overlaps(
-        production: Manifests) -> None:
-    cron_jobs = only(production, "CronJob")
+def test_without_redis_each_scheduled_source_gets_a_cron_job_that_never_overlaps(
+        without_redis: Manifests) -> None:
+    assert not only(without_redis, "Deployment", "worker")
+    assert not only(without_redis, "Deployment", "scheduler")
+    (config_map,) = only(without_redis, "ConfigMap")
+    # the API pods would run the schedules in-process too: they do not see them
+    assert "schedule =" not in config_map["data"]["whoknows.toml"]
+    cron_jobs = only(without_redis, "CronJob")
     runs = {tuple(pod_spec(c)["containers"][0]["args"]): c for c in cron_jobs}
     assert set(runs) == {("sync", "intranet-blog"), ("sync", "member-community"),
                          ("sync", "partner_hub"),  # not the push source
@@ -165,6 +192,64 @@ def test_each_scheduled_source_gets_a_cron_job_that_never_overlaps(
         assert pod_spec(cron_job)["containers"][0]["command"] == ["whoknows"]
         if cron_job is not runs[("topics", "--refresh")]:
             assert pod_spec(cron_job)["terminationGracePeriodSeconds"] == 120
+
+
+def test_with_redis_workers_run_the_syncs_and_the_scheduler_enqueues_them(
+        production: Manifests) -> None:
+    runs = {tuple(pod_spec(c)["containers"][0]["args"]) for c in only(production, "CronJob")}
+    assert runs == {("topics", "--refresh")}  # no sync CronJob: the scheduler has them
+    (worker,) = only(production, "Deployment", "worker")
+    (scheduler,) = only(production, "Deployment", "scheduler")
+    assert worker["spec"]["replicas"] == 3 and scheduler["spec"]["replicas"] == 2
+    assert pod_spec(worker)["terminationGracePeriodSeconds"] == 120
+    for deployment, command in ((worker, "worker"), (scheduler, "scheduler")):
+        (container,) = pod_spec(deployment)["containers"]
+        assert container["command"] == ["whoknows"]
+        assert container["args"] == [command, "--health-port=8081"]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8081}
+        assert container["envFrom"] == [{"secretRef": {"name": "whoknows-sources"}}]
+    for deployment in (worker, scheduler, *only(production, "Deployment", "api")):
+        env = {e["name"]: e for e in pod_spec(deployment)["containers"][0]["env"]}
+        assert env["WHOKNOWS_JOBS_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "whoknows-redis", "key": "url"}
+
+
+def test_the_bundled_redis_serves_only_this_release(bundled_redis: Manifests,
+                                                    tmp_path: Path) -> None:
+    (redis,) = only(bundled_redis, "Deployment", "redis")
+    (service,) = only(bundled_redis, "Service", "redis")
+    (container,) = pod_spec(redis)["containers"]
+    assert container["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
+    assert "--appendonly" in container["args"]  # no persistence: the queue is refilled
+    assert pod_spec(redis)["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    for component in ("api", "worker", "scheduler"):
+        (deployment,) = only(bundled_redis, "Deployment", component)
+        env = {e["name"]: e for e in pod_spec(deployment)["containers"][0]["env"]}
+        assert env["WHOKNOWS_JOBS_REDIS_URL"]["value"] == \
+            f"redis://{service['metadata']['name']}:6379/0"
+    policy = next(p for p in only(bundled_redis, "NetworkPolicy")
+                  if p["spec"]["podSelector"]["matchLabels"].get(
+                      "app.kubernetes.io/component") == "redis")
+    (peer,) = policy["spec"]["ingress"][0]["from"]
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "whoknows",
+                                                  "app.kubernetes.io/instance": "wk"}
+    (config_map,) = only(bundled_redis, "ConfigMap")
+    (tmp_path / "whoknows.toml").write_text(config_map["data"]["whoknows.toml"])
+    config = load_config(tmp_path / "whoknows.toml", environ={
+        "WHOKNOWS_DATABASE_URL": "postgresql+psycopg://wk@db/wk",
+        "WHOKNOWS_JOBS_REDIS_URL": env["WHOKNOWS_JOBS_REDIS_URL"]["value"]})
+    assert config.jobs.redis_url.startswith("redis://wk-whoknows-redis:6379")
+    assert config.jobs.lease_seconds == 60 and config.jobs.queue == "whoknows-sync"
+
+
+def test_an_every_schedule_without_redis_is_refused_by_name(chart: helm.Chart) -> None:
+    values = values_without_redis()
+    values["sources"][0]["schedule"] = "every 1h"
+    with pytest.raises(helm.HelmError, match="intranet-blog.*redis.enabled"):
+        chart.render(values, name="wk")
 
 
 def test_migrations_run_before_install_and_upgrade_and_reindex_after(
@@ -203,6 +288,10 @@ def test_the_configmap_is_a_whoknows_toml_the_service_accepts(production: Manife
     hub = config.source("partner_hub")
     assert hub is not None and hub.options["per_page"] == 50  # an int, as written
     assert config.reputation.evidence_per_topic == 8  # from `config`, merged in
+    member = config.source("member-community")
+    assert member is not None and member.schedule == "every 15m"
+    assert member.full_every_days == 7
+    assert config.jobs.scheduler_tick_seconds == 15 and config.jobs.max_attempts == 3
 
 
 #: the Secrets an operator creates for production-values.yaml (its header says how)
@@ -210,6 +299,7 @@ PRODUCTION_SECRETS = {
     "whoknows-db": {"url": "postgresql+psycopg://whoknows:pw@pg.example.com:5432/whoknows"},
     "whoknows-search": {"username": "whoknows", "password": "search-pw"},
     "whoknows-web": {"session-secret": "9f" * 32, "client-secret": "oidc-client-pw"},
+    "whoknows-redis": {"url": "rediss://:redis-pw@redis.example.com:6380/0"},
 }
 
 
@@ -230,7 +320,7 @@ def test_the_api_pods_configuration_signs_the_page_in_through_the_provider(
     (config_map,) = only(production, "ConfigMap")
     (tmp_path / "whoknows.toml").write_text(config_map["data"]["whoknows.toml"])
     (tmp_path / "synonyms.toml").write_text(config_map["data"]["synonyms.toml"])
-    (deployment,) = only(production, "Deployment")
+    (deployment,) = only(production, "Deployment", "api")
     environ = container_environ(deployment, PRODUCTION_SECRETS)
     config = load_config(tmp_path / "whoknows.toml", environ=environ)
     web = config.web

@@ -89,6 +89,16 @@ read as a [web] key), which client_secret_env and session_secret_env name. */}}
 {{- end }}
 {{- end }}
 
+{{/* Whether sync jobs go through a Redis (non-empty: yes): the chart's own or an external
+one. Then worker pods run them and the scheduler enqueues the scheduled ones. */}}
+{{- define "whoknows.redis" -}}
+{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "whoknows.redisName" -}}
+{{- printf "%s-redis" (include "whoknows.fullname" . | trunc 57 | trimSuffix "-") }}
+{{- end }}
+
 {{/* The API's public base URL (the issuer of its tokens). */}}
 {{- define "whoknows.issuer" -}}
 {{- if .Values.api.issuer }}
@@ -115,7 +125,17 @@ written back as integers. */}}
 {{- if .Values.synonyms }}
 {{- $_ := set $reputation "synonyms" "/etc/whoknows/synonyms.toml" }}
 {{- end }}
-{{- $config := dict "api" $api "search" $search "reputation" $reputation "sources" .Values.sources }}
+{{- $jobs := dict "queue" .Values.jobs.queue "lease_seconds" .Values.jobs.leaseSeconds "max_attempts" .Values.jobs.maxAttempts "scheduler_tick_seconds" .Values.scheduler.tickSeconds }}
+{{- /* without a Redis the schedules are CronJobs: the API pods must not run them too */}}
+{{- $sources := list }}
+{{- range .Values.sources }}
+{{- if include "whoknows.redis" $ }}
+{{- $sources = append $sources . }}
+{{- else }}
+{{- $sources = append $sources (omit . "schedule" "full_every_days") }}
+{{- end }}
+{{- end }}
+{{- $config := dict "api" $api "search" $search "reputation" $reputation "jobs" $jobs "sources" $sources }}
 {{- $config = mergeOverwrite $config (deepCopy .Values.config) }}
 {{- regexReplaceAll "(?m)^(\\s*[A-Za-z0-9_\"-]+ = -?[0-9]+)\\.0$" (toToml $config) "${1}" }}
 {{- end }}
@@ -140,6 +160,19 @@ written back as integers. */}}
     secretKeyRef:
       name: {{ .Values.search.existingSecret }}
       key: {{ .Values.search.passwordKey }}
+{{- end }}
+{{- if .Values.redis.existingSecret }}
+- name: WHOKNOWS_JOBS_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.existingSecret }}
+      key: {{ .Values.redis.urlKey }}
+{{- else if .Values.redis.url }}
+- name: WHOKNOWS_JOBS_REDIS_URL
+  value: {{ .Values.redis.url | quote }}
+{{- else if .Values.redis.enabled }}
+- name: WHOKNOWS_JOBS_REDIS_URL
+  value: {{ printf "redis://%s:6379/0" (include "whoknows.redisName" .) | quote }}
 {{- end }}
 - name: WHOKNOWS_LOG_FORMAT
   value: json
@@ -235,4 +268,74 @@ spec:
   volumes:
     {{- include "whoknows.volumes" $root | nindent 4 }}
   {{- include "whoknows.scheduling" $root | nindent 2 }}
+{{- end }}
+
+{{/* A Deployment running one long-lived whoknows command (the workers, the scheduler),
+its health endpoint on port 8081 probed. Call with (dict "root" $ "component" "worker"
+"replicas" N "args" (list ...) "resources" ... "grace" N). */}}
+{{- define "whoknows.jobsDeployment" -}}
+{{- $root := .root -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ printf "%s-%s" (include "whoknows.fullname" $root | trunc 52 | trimSuffix "-") .component }}
+  labels:
+    {{- include "whoknows.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  replicas: {{ .replicas }}
+  selector:
+    matchLabels:
+      {{- include "whoknows.selectorLabels" $root | nindent 6 }}
+      app.kubernetes.io/component: {{ .component }}
+  template:
+    metadata:
+      annotations:
+        checksum/config: {{ include "whoknows.toml" $root | cat $root.Values.synonyms | sha256sum }}
+      labels:
+        {{- include "whoknows.selectorLabels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .component }}
+    spec:
+      serviceAccountName: {{ include "whoknows.serviceAccountName" $root }}
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: {{ .grace }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "whoknows.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: [whoknows]
+          args:
+            {{- toYaml .args | nindent 12 }}
+          ports:
+            - name: health
+              containerPort: 8081
+              protocol: TCP
+          env:
+            {{- include "whoknows.env" $root | nindent 12 }}
+          {{- include "whoknows.envFrom" $root | nindent 10 }}
+          # alive while its loop goes round (it reaches the database and Redis each time)
+          livenessProbe:
+            httpGet: {path: /healthz, port: health}
+            periodSeconds: 30
+            timeoutSeconds: 5
+            failureThreshold: 3
+          startupProbe:
+            httpGet: {path: /healthz, port: health}
+            periodSeconds: 2
+            failureThreshold: 60
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          resources:
+            {{- toYaml .resources | nindent 12 }}
+          volumeMounts:
+            {{- include "whoknows.volumeMounts" $root | nindent 12 }}
+      volumes:
+        {{- include "whoknows.volumes" $root | nindent 8 }}
+      {{- include "whoknows.scheduling" $root | nindent 6 }}
 {{- end }}
