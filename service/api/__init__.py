@@ -60,6 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.insight import insight
     from service.api.organisations import organisations
     from service.api.people import people
+    from service.api.questions import questions
+    from service.api.subscriptions import subscriptions
     from service.api.tokens import tokens
     from service.api.topics import topics
     from service.api.webhooks import webhooks
@@ -68,7 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(tokens)
     for blueprint in (experts, people, topics, insight, contributions, admin, webhooks):
         app.register_blueprint(blueprint, url_prefix="/v1")
-    for blueprint in (organisations,):  # organisations, open questions, subscriptions
+    for blueprint in (organisations, questions, subscriptions):  # issue 17
         app.register_blueprint(blueprint, url_prefix="/v1")
     from service.api.badges import badges  # public, no token: badges, the embeddable card
     from service.api.embed import embed
