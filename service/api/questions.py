@@ -20,7 +20,8 @@ questions = Blueprint("questions", __name__)
 
 
 class OpenSchema(Schema):
-    source = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    source = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                         load_default=list)
     topic = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
     organisation = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     suggested_for = fields.Integer(load_default=None,
@@ -41,7 +42,7 @@ def open_questions() -> ResponseReturnValue:
                       services.config.organisations.company_id, services.clock(),
                       services.vocabulary)
     if params["source"]:
-        found = [q for q in found if q.source_id == params["source"]]
+        found = [q for q in found if q.source_id in params["source"]]
     if params["topic"]:
         found = [q for q in found if (topic or params["topic"]) in q.topics]
     if params["organisation"]:
