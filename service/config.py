@@ -198,6 +198,9 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_open_suggestions: int = 5
     #: open questions older than this are no longer routed (nobody is sent to a dead thread)
     max_age_days: float = 90.0
+    #: accepted answers that make an external member trusted to be suggested (besides
+    #: an expert or authority level on one of the question's topics)
+    trusted_accepted: int = 3
 
 
 class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -371,6 +374,8 @@ def _check_routing(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: routing.{key}: must be positive")
     if not 1 <= config.routing.suggestions <= 20:
         raise ConfigError(f"{file}: routing.suggestions: must be between 1 and 20")
+    if config.routing.trusted_accepted < 0:
+        raise ConfigError(f"{file}: routing.trusted_accepted: must not be negative")
     if config.routing.max_open_suggestions < 1:
         raise ConfigError(f"{file}: routing.max_open_suggestions: must be at least 1")
     hooks = config.webhooks

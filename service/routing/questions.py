@@ -7,7 +7,8 @@ accepted answer nor a reply from an employee (a member of the company's organisa
 Suggested answerers come from the product's own search (`ExpertIndex.search`: BM25 per
 person, the thread, topic and activity signals of `search.ranking`) for the question's
 title and the start of its body, as an internal query: employees first, then trusted
-external members (expert or authority on a topic the question is about). Left out: the
+external members (expert or authority on a topic the question is about, or the author of
+`trusted_accepted` accepted answers). Left out: the
 asker, people who opted out, people the directory says are away, and people already
 suggested for `max_open_suggestions` open questions (counted oldest question first, so
 the load spreads over the next best people).
@@ -27,8 +28,10 @@ from sqlalchemy.engine import Connection
 from service.config import RoutingConfig
 from service.model import Audience
 from service.reputation.topics import TopicVocabulary
-from service.search.base import ExpertHit, ExpertQuery, QueryError
+from service.search.base import ExpertHit, ExpertQuery, MatchedTopic, QueryError
+from service.search.candidates import topic_scores
 from service.store.db import from_db_time, to_utc
+from service.store.profiles import person_activity
 from service.store.schema import (
     contributions,
     directory_entries,
@@ -146,11 +149,15 @@ class _Person:
     department: str | None
     employee: bool
     blocked: bool
+    accepted: int = 0
 
 
 class Suggester:
     """Suggests answerers with the product's ranking, minding opt-outs, absences and the
-    load of open suggestions (`load`: person -> open questions they are suggested for)."""
+    load of open suggestions (`load`: person -> open questions they are suggested for).
+
+    A trusted member: expert or authority on one of the question's topics, or the author
+    of at least `trusted_accepted` accepted answers."""
 
     def __init__(self, conn: Connection, index: Any, config: RoutingConfig, company_id: str,
                  today: date, load: Counter[int] | None = None) -> None:
@@ -167,24 +174,28 @@ class Suggester:
         employees = set(self.conn.execute(_employees(self.company_id)
                                           .where(organisation_members.c.person_id
                                                  .in_(wanted))).scalars())
+        activity = person_activity(self.conn, "all", wanted)
         for row in self.conn.execute(
                 select(p.id, p.display_name, p.department, p.opt_out_external, d.away_until)
                 .outerjoin(directory_entries, d.email == p.email).where(p.id.in_(wanted))):
             away = row.away_until is not None and _as_date(row.away_until) >= self.today
+            accepted = activity[row.id].accepted if row.id in activity else 0
             self._people[row.id] = _Person(row.display_name, row.department,
                                            row.id in employees,
-                                           bool(row.opt_out_external) or away)
+                                           bool(row.opt_out_external) or away, accepted)
 
     def suggest(self, text: str, asker: int | None, topics: Sequence[str] = ()
                 ) -> list[Suggestion]:
-        """Up to `config.suggestions` people for a question's text, employees first; each
-        one suggested adds to their load."""
+        """Up to `config.suggestions` people for a question's text and topics, employees
+        first; each one suggested adds to their load."""
         try:
             result = self.index.search(ExpertQuery(text=text, audience=Audience.INTERNAL,
                                                    limit=_SEARCHED))
         except QueryError:
             return []
-        self._facts([hit.person_id for hit in result.hits])
+        ids = [hit.person_id for hit in result.hits]
+        self._facts(ids)
+        levels = topic_scores(self.conn, "all", set(topics), ids)
         employees: list[Suggestion] = []
         trusted: list[Suggestion] = []
         for hit in result.hits:
@@ -192,11 +203,11 @@ class Suggester:
             if (person is None or hit.person_id == asker or person.blocked
                     or self.load[hit.person_id] >= self.config.max_open_suggestions):
                 continue
-            levels = [t for t in hit.matched_topics if t.level in TRUSTED_LEVELS]
+            rated = [t for t in levels.get(hit.person_id, []) if t.level in TRUSTED_LEVELS]
             if person.employee:
-                employees.append(_suggestion(hit, person, topics))
-            elif levels:
-                trusted.append(_suggestion(hit, person, topics))
+                employees.append(_suggestion(hit, person, levels.get(hit.person_id, [])))
+            elif rated or person.accepted >= self.config.trusted_accepted:
+                trusted.append(_suggestion(hit, person, rated))
         chosen = (employees + trusted)[:self.config.suggestions]
         for suggestion in chosen:
             self.load[suggestion.person_id] += 1
@@ -207,22 +218,24 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _suggestion(hit: ExpertHit, person: _Person, topics: Sequence[str]) -> Suggestion:
+def _suggestion(hit: ExpertHit, person: _Person, rated: Sequence[MatchedTopic]
+                ) -> Suggestion:
     return Suggestion(hit.person_id, person.display_name, person.department, person.employee,
-                      hit.score, _reason(hit, person, topics))
+                      hit.score, _reason(hit, person, rated))
 
 
-def _reason(hit: ExpertHit, person: _Person, topics: Sequence[str]) -> str:
+def _reason(hit: ExpertHit, person: _Person, rated: Sequence[MatchedTopic]) -> str:
     parts = []
-    named = [t for t in hit.matched_topics if t.topic in topics] or hit.matched_topics
-    if named:
-        parts.append(", ".join(f"{t.level} on {t.topic}" for t in named[:2]))
+    if rated:
+        ordered = sorted(rated, key=lambda t: (-t.score, t.topic))
+        parts.append(", ".join(f"{t.level} on {t.topic}" for t in ordered[:2]))
     signals = {s.name: s for s in hit.signals}
-    matching = len(hit.evidence)
-    if matching:
-        parts.append(f"{matching} matching contribution{'s' if matching != 1 else ''}")
+    if hit.evidence:
+        parts.append("wrote on what it asks")
     if "thread" in signals and signals["thread"].value > 0:
         parts.append("answered similar questions")
+    if person.accepted:
+        parts.append(f"{person.accepted} accepted answer{'s' if person.accepted != 1 else ''}")
     recent = signals.get("recent")
     if recent is not None and recent.value >= 1:
         parts.append("active lately")

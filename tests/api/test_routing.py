@@ -12,9 +12,9 @@ from sqlalchemy import update
 
 from service import pipeline
 from service.api.scopes import ADMIN, EXPERTS_READ
+from service.config import RoutingConfig
 from service.connectors.base import Page
 from service.identity import DirectoryEntry
-from service.config import RoutingConfig
 from service.routing.events import run_once
 from service.routing.questions import route
 from service.store import people as store_people
@@ -198,3 +198,23 @@ def test_webhook_requests_are_validated_and_internal_only(
         assert post.status_code == 403
     assert api.client.delete(f"/v1/webhooks/{hook}", headers=admin).status_code == 204
     assert api.get(f"/v1/webhooks/{hook}", token_for([ADMIN])).status_code == 404
+
+
+def test_after_employees_come_trusted_members_and_not_the_others(
+        api: Api, token_for: Callable[..., str]) -> None:
+    old = ASKED - 30
+    _ingest(api, "forum", [
+        rec for i in range(3) for rec in (
+            record(f"q9{i}", f"cust9{i}", kind="question", day=old + i,
+                   title=f"Claims adjudication delay {i}", tags=["claims"]),
+            record(f"a9{i}", "guru", thread=f"q9{i}", accepted=True, day=old + i,
+                   text="Medical insurance claims adjudication takes a week"))])
+    _ask(api)
+    found = _open(api, token_for([EXPERTS_READ]))
+    suggested = found[0]["suggested"]
+    assert [s["employee"] for s in suggested] == [True, False]  # Dana, then the guru
+    assert suggested[1]["reason"].startswith("trusted community member")
+    assert "3 accepted answers" in suggested[1]["reason"]
+    # the six helpers matched the words too, but nobody accepted their answers
+    names = {s["display_name"] for s in suggested}
+    assert not any(name.startswith("Helper") for name in names)
