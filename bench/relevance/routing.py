@@ -46,14 +46,18 @@ FORM = "title+body"
 METHODS = ("routing", "search", "POP", "Model 2")
 
 
-def routing_ranker(services: pipeline.Services, cutoff: date) -> Callable[[Case, int], list[str]]:
-    """The product's suggested answerers of a case, as site user ids."""
+def routing_ranker(services: pipeline.Services, cutoff: date, trusted_accepted: int | None = None
+                   ) -> Callable[[Case, int], list[str]]:
+    """The product's suggested answerers of a case, as site user ids (`trusted_accepted`:
+    the configured one when None)."""
     users = site_users(services)
     person_of = {user: person for person, user in users.items()}
     company = services.config.organisations.company_id
 
     def suggest(case: Case, k: int) -> list[str]:
-        config = RoutingConfig(suggestions=k, max_open_suggestions=10**9)
+        config = RoutingConfig(suggestions=k, max_open_suggestions=10**9,
+                               trusted_accepted=RoutingConfig().trusted_accepted
+                               if trusted_accepted is None else trusted_accepted)
         with services.engine.connect() as conn:
             suggester = Suggester(conn, services.index, config, company, cutoff)
             topics = sorted(services.vocabulary.extract([], [case.title, case.body]))
@@ -77,13 +81,15 @@ def recall_at(named: Sequence[Sequence[str]], cases: Sequence[Case], k: int) -> 
     return hits / len(cases) if cases else 0.0
 
 
-def route_site(split: SiteSplit) -> dict[str, dict[str, float]]:
+def route_site(split: SiteSplit, trusted_accepted: int | None = None
+               ) -> dict[str, dict[str, float]]:
     """method -> R@3, R@5 and ms per question, on one site."""
     with tempfile.TemporaryDirectory(prefix="whoknows-routing-") as workdir:
         services = open_store(Path(workdir), split)
         try:
             baselines = Baselines(split.training, split.cutoff).rankers()
-            methods = {"routing": routing_ranker(services, split.cutoff.date()),
+            methods = {"routing": routing_ranker(services, split.cutoff.date(),
+                                                 trusted_accepted),
                        "search": _ranked(whoknows_ranker(services)),
                        "POP": _ranked(baselines["POP"]),
                        "Model 2": _ranked(baselines["Model 2"])}
@@ -113,12 +119,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("folders", type=Path, nargs="+", help="StackExchange dump folders")
     parser.add_argument("--test-share", type=float, default=0.25)
     parser.add_argument("--json-out", type=Path, metavar="PATH")
+    parser.add_argument("--trusted-accepted", type=int, default=None,
+                        help="accepted answers that make a member trusted (default: the "
+                        "product's [routing] trusted_accepted)")
     args = parser.parse_args(argv)
     sites = []
     for folder in args.folders:
         started = time.perf_counter()
         split = split_site(folder, args.test_share)
-        rows = route_site(split)
+        rows = route_site(split, args.trusted_accepted)
         print(f"  {folder.name}: {len(split.cases)} cases, "
               f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         print(_table(split.site, rows, len(split.cases)))
