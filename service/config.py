@@ -200,7 +200,7 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_age_days: float = 90.0
     #: accepted answers that make an external member trusted to be suggested (besides
     #: an expert or authority level on one of the question's topics)
-    trusted_accepted: int = 3
+    trusted_accepted: int = 1
 
 
 class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

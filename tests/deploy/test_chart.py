@@ -156,14 +156,15 @@ def test_each_scheduled_source_gets_a_cron_job_that_never_overlaps(
     runs = {tuple(pod_spec(c)["containers"][0]["args"]): c for c in cron_jobs}
     assert set(runs) == {("sync", "intranet-blog"), ("sync", "member-community"),
                          ("sync", "partner_hub"),  # not the push source
-                         ("topics", "--refresh")}  # the community insight, on its own
+                         ("topics", "--refresh"),  # the community insight, on its own
+                         ("webhooks", "deliver")}  # the outbound webhooks' outbox
     member = runs[("sync", "member-community")]
     assert member["spec"]["schedule"] == "*/15 * * * *"
     for cron_job in cron_jobs:
         assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
         assert len(cron_job["metadata"]["name"]) <= 52
         assert pod_spec(cron_job)["containers"][0]["command"] == ["whoknows"]
-        if cron_job is not runs[("topics", "--refresh")]:
+        if cron_job not in (runs[("topics", "--refresh")], runs[("webhooks", "deliver")]):
             assert pod_spec(cron_job)["terminationGracePeriodSeconds"] == 120
 
 
