@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from service.organisations import connections as org_connections
 from service.routing import webhooks
-from service.routing.questions import route
+from service.routing.questions import Suggester, open_questions, question_text
 from service.store.db import insert_rows
 from service.store.schema import (
     contributions,
@@ -59,20 +60,29 @@ def scan(conn: Connection, services: Any, now: datetime) -> Scanned:
 
 def _scan_questions(conn: Connection, services: Any, company: str, now: datetime,
                     report: Scanned) -> None:
-    questions = {q.contribution_id: q for q in route(
-        conn, services.index, services.config.routing, company, now, services.vocabulary)}
+    """Announce the questions that became open (suggesting answerers for those only, the
+    load counted from the suggestions still open) and the open ones since answered."""
+    config = services.config.routing
+    open_now = {q.contribution_id: q for q in open_questions(
+        conn, config, company, now, services.vocabulary)}
     r = routing_questions.c
     known = {row.contribution_id: row for row in conn.execute(select(routing_questions))}
-    for question_id, question in questions.items():
+    load: Counter[int] = Counter(person for row in known.values() if row.state == "open"
+                                 and row.contribution_id in open_now
+                                 for person in row.suggested)
+    suggester = Suggester(conn, services.index, config, company, now.date(), load)
+    for question_id, question in open_now.items():  # oldest first
         if question_id in known:
             continue
+        question.suggested = suggester.suggest(question_text(question.title, question.body),
+                                               question.asker_id, question.topics)
         conn.execute(routing_questions.insert().values(
             contribution_id=question_id, state="open", opened_at=now, answered_at=None,
             suggested=[s.person_id for s in question.suggested]))
         webhooks.enqueue(conn, "question.open", question.as_json(), now)
         report.opened += 1
     for question_id, row in known.items():
-        if row.state != "open" or question_id in questions:
+        if row.state != "open" or question_id in open_now:
             continue
         answered = _answers(conn, question_id, company)
         state = "answered" if answered is not None else "closed"

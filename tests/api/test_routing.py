@@ -198,6 +198,10 @@ def test_webhook_requests_are_validated_and_internal_only(
         assert post.status_code == 403
     assert api.client.delete(f"/v1/webhooks/{hook}", headers=admin).status_code == 204
     assert api.get(f"/v1/webhooks/{hook}", token_for([ADMIN])).status_code == 404
+    # the inbound Discourse webhook beside them is still its own route
+    inbound = api.client.post("/v1/webhooks/discourse/forum", json={}, headers=admin)
+    assert inbound.status_code == 404
+    assert "no Discourse source 'forum'" in inbound.get_json()["detail"]
 
 
 def test_after_employees_come_trusted_members_and_not_the_others(

@@ -88,3 +88,39 @@ def test_the_pages_show_organisations_who_knows_them_and_open_questions(client: 
     assert client.get("/organisations/no-such-org").status_code == 404
     questions = client.get("/questions").get_data(as_text=True)
     assert "Open questions" in questions and "Could answer" in questions
+
+
+def test_a_signed_in_employee_sees_the_questions_they_could_answer(demo_services: Any) -> None:
+    import dataclasses
+
+    import msgspec
+    from markupsafe import escape
+
+    from service.config import WebConfig
+    from service.routing.questions import route
+
+    services = demo_services[0]
+    with services.engine.connect() as conn:
+        everything = route(conn, services.index, services.config.routing, "company",
+                           services.clock(), services.vocabulary)
+    suggested = {s.person_id: s.display_name for q in everything for s in q.suggested}
+    load = {p: sum(p in {s.person_id for s in q.suggested} for q in everything)
+            for p in suggested}
+    person = min(suggested, key=lambda p: (load[p], p))  # one with questions not theirs
+    name = suggested[person]
+    theirs = [q.title for q in everything if person in {s.person_id for s in q.suggested}]
+    others = [q.title for q in everything if q.title not in theirs]
+    emails = {p.name: p.email for p in demo_services[1].people}
+    # sign-in configured (the provider is never asked: the session is set directly)
+    config = msgspec.structs.replace(
+        services.config, web_secrets={"session_secret": "s" * 32},
+        web=WebConfig(oidc_metadata_url="https://login.invalid/.well-known/openid-configuration",
+                      client_id="web", session_secret_env="WEB_SESSION_SECRET"))
+    client = create_app({"SERVICES": dataclasses.replace(services, config=config)}).test_client()
+    with client.session_transaction() as session:
+        session["user"] = {"sub": "1", "name": name, "email": emails[name]}
+    page = client.get("/questions").get_data(as_text=True)
+    assert "Questions you could answer" in page
+    shown = [str(escape(title)) for title in theirs]  # (one is the planted markup, escaped)
+    assert theirs and others and all(title in page for title in shown)
+    assert not any(str(escape(title)) in page for title in others)
