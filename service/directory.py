@@ -1,9 +1,12 @@
-"""Reading a people directory export (CSV): e-mail, name, department, and one column per
-source id holding the person's account name in that source."""
+"""Reading a people directory export (CSV): e-mail, name, department, optionally
+organisation (an organisation id or name) and away_until (YYYY-MM-DD: suggested to answer
+no question until then), and one column per source id holding the person's account name in
+that source."""
 
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 from service.identity import DirectoryEntry
@@ -11,7 +14,7 @@ from service.model import normalise_email
 
 __all__ = ["DirectoryError", "read_directory_csv"]
 
-_FIXED = {"email", "name", "department"}
+_FIXED = {"email", "name", "department", "organisation", "away_until"}
 
 
 class DirectoryError(ValueError):
@@ -34,8 +37,24 @@ def read_directory_csv(path: Path) -> tuple[list[DirectoryEntry], list[str]]:
                                 "is not an e-mail address")
                 continue
             accounts = {s: row[s].strip() for s in source_columns if (row.get(s) or "").strip()}
-            entries.append(DirectoryEntry(email=email, name=(row.get("name") or "").strip()
-                                          or None,
-                                          department=(row.get("department") or "").strip()
-                                          or None, accounts=accounts))
+            away = _cell(row, "away_until")
+            if away is not None and not _is_date(away):
+                problems.append(f"line {reader.line_num}: away_until {away!r} is not a date "
+                                "(YYYY-MM-DD)")
+                away = None
+            entries.append(DirectoryEntry(
+                email=email, name=_cell(row, "name"), department=_cell(row, "department"),
+                accounts=accounts, organisation=_cell(row, "organisation"), away_until=away))
     return entries, problems
+
+
+def _cell(row: dict[str, str | None], name: str) -> str | None:
+    return (row.get(name) or "").strip() or None
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

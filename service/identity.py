@@ -39,6 +39,10 @@ class DirectoryEntry:
     department: str | None = None
     #: source id -> the account's username in that source
     accounts: Mapping[str, str] = field(default_factory=dict)
+    #: the person's organisation (an organisation id or name) and until when they are
+    #: away (an ISO date), when the directory says
+    organisation: str | None = None
+    away_until: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

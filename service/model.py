@@ -78,6 +78,8 @@ class AuthorRecord:
     name: str | None = None
     email: str | None = None
     url: str | None = None
+    #: the organisation the source names for the account (a partner portal's company)
+    organisation: str | None = None
 
 
 @dataclass(slots=True)

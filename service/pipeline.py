@@ -23,6 +23,7 @@ from service.batch import gc_paused
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
 from service.model import ContributionRecord
+from service.organisations import store as organisations_store
 from service.reputation.activity import activity_rows
 from service.reputation.engine import SCOPES, ReputationSettings, facts_from_row, profile_rows
 from service.reputation.levels import assign_levels
@@ -298,6 +299,7 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
         people: set[int] = set()
         if resolve or store_people.unresolved_exists(conn):
             people |= store_people.resolve_people(conn).touched_people
+            organisations_store.refresh(conn, services.config.organisations)
         ids = sorted(touched_identities | queued)
         for chunk in chunks(ids, 500):
             rows = conn.execute(select(identity_links.c.person_id).where(
@@ -378,6 +380,7 @@ def rebuild(services: Services) -> tuple[int, int]:
     with gc_paused():
         with services.engine.begin() as conn:
             store_people.resolve_people(conn)
+            organisations_store.refresh(conn, services.config.organisations)
         with ThreadPoolExecutor(max_workers=2) as pool:
             indexing = pool.submit(services.index.rebuild)
             with services.engine.connect() as conn:

@@ -64,7 +64,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.experts import experts
     from service.api.health import health
     from service.api.insight import insight
+    from service.api.organisations import organisations
     from service.api.people import people
+    from service.api.questions import questions
+    from service.api.subscriptions import subscriptions
     from service.api.tokens import tokens
     from service.api.topics import topics
     from service.api.webhooks import webhooks
@@ -72,6 +75,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(tokens)
     for blueprint in (experts, people, topics, insight, contributions, admin, webhooks):
+        app.register_blueprint(blueprint, url_prefix="/v1")
+    for blueprint in (organisations, questions, subscriptions):  # issue 17
         app.register_blueprint(blueprint, url_prefix="/v1")
     from service.api.badges import badges  # public, no token: badges, the embeddable card
     from service.api.embed import embed

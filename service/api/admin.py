@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -11,10 +9,10 @@ from flask.typing import ResponseReturnValue
 
 from service import pipeline
 from service.api.errors import ApiError
-from service.api.oauth import current_caller, require_oauth
+from service.api.internal import internal_only
+from service.api.oauth import current_caller
 from service.api.scopes import ADMIN
 from service.jobs.dispatch import submit_sync
-from service.model import Audience
 from service.store import jobs as store_jobs
 from service.store import people as store_people
 from service.store import sync as store_sync
@@ -28,18 +26,9 @@ def _services() -> pipeline.Services:
     return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
-def _admin_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
-    """The `admin` scope, held by a client of the internal audience: admin answers carry
-    internal sources' names, states and error messages."""
-
-    @require_oauth(ADMIN)
-    @wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        if current_caller().audience != Audience.INTERNAL:
-            raise ApiError(403, "admin needs a client of the internal audience")
-        return view(*args, **kwargs)
-
-    return checked
+#: the `admin` scope, held by a client of the internal audience: admin answers carry
+#: internal sources' names, states and error messages
+_admin_only = internal_only(ADMIN, "admin")
 
 
 def _time(value: Any) -> str | None:

@@ -19,6 +19,8 @@ from service.demo.vocabulary import FIRST_NAMES, LAST_NAMES, TOPICS
 __all__ = [
     "BLOG",
     "COMPANY_DOMAIN",
+    "COMPANY_NAME",
+    "ORGANISATIONS",
     "FORUM",
     "PORTAL",
     "SOURCES",
@@ -37,6 +39,7 @@ SOURCES: tuple[dict[str, str], ...] = (
     {"id": PORTAL, "kind": "push", "audience": "partner", "name": "Lumen partner portal"},
 )
 COMPANY_DOMAIN = "lumenmutual.example"
+COMPANY_NAME = "Lumen Mutual"
 #: The topic that spikes on the forum about five months before the end, then fades.
 SPIKE_TOPIC = "data privacy gdpr"
 _CUSTOMER_DOMAINS = (
@@ -54,6 +57,22 @@ _PARTNER_DOMAINS = (
     "cloudnorth.example",
     "datavault.example",
     "policyworks.example",
+)
+#: The customers and partners as the CRM registers them: (id, name, domain, CRM account
+#: id). The people on the forum and the portal belong to them by their e-mail's domain.
+ORGANISATIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("harbour-clinic", "Harbour Clinic", "harbourclinic.example", "001-HARB"),
+    ("bright-dental", "Bright Dental", "brightdental.example", "001-BRIG"),
+    ("northgate-hr", "Northgate HR", "northgatehr.example", "001-NORT"),
+    ("fernley-health", "Fernley Health", "fernleyhealth.example", "001-FERN"),
+    ("city-brokers", "City Brokers", "citybrokers.example", "001-CITY"),
+    ("alpine-logistics", "Alpine Logistics", "alpinelogistics.example", "001-ALPI"),
+    ("meridian-schools", "Meridian Schools", "meridianschools.example", "001-MERI"),
+    ("oakfield-care", "Oakfield Care", "oakfieldcare.example", "001-OAKF"),
+    ("claimsoft", "ClaimSoft", "claimsoft.example", "002-CLAI"),
+    ("cloudnorth", "CloudNorth", "cloudnorth.example", "002-CLOU"),
+    ("datavault", "DataVault", "datavault.example", "002-DATA"),
+    ("policyworks", "PolicyWorks", "policyworks.example", "002-POLI"),
 )
 #: How often each topic starts a thread per source (the GDPR burst comes on top).
 TOPIC_WEIGHTS: dict[str, dict[str, float]] = {

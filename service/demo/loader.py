@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
+from sqlalchemy.engine import Connection
+
 from service import insight, pipeline
+from service.config import OrganisationsConfig
 from service.connectors.base import Page
+from service.demo.company import COMPANY_DOMAIN, COMPANY_NAME, ORGANISATIONS
 from service.demo.generator import DemoData, generate_demo
 from service.identity import DirectoryEntry
 from service.insight import store as insight_store
 from service.model import Audience
+from service.organisations import store as org_store
 from service.present import print_search
 from service.search.base import ExpertQuery
 from service.store import people as store_people
@@ -38,6 +43,13 @@ def directory_entries(data: DemoData) -> list[DirectoryEntry]:
     ]
 
 
+def register_organisations(conn: Connection, config: OrganisationsConfig) -> None:
+    """Name the company and register its customers and partners, as its CRM would."""
+    org_store.put(conn, config.company_id, COMPANY_NAME, [COMPANY_DOMAIN], None, config)
+    for org_id, name, domain, account in ORGANISATIONS:
+        org_store.put(conn, org_id, name, [domain], account, config)
+
+
 def load_demo(
     services: pipeline.Services, end: date, echo: Callable[[str], None] = print,
     queries: bool = True,
@@ -49,6 +61,7 @@ def load_demo(
         for source in data.sources:
             store_sync.register_source(conn, dict(source))
         store_people.import_directory(conn, directory_entries(data))
+        register_organisations(conn, services.config.organisations)
     loading = datetime.now(UTC)
     touched: set[int] = set()
     for source in data.sources:  # people are recomputed once, after all three sources

@@ -84,13 +84,16 @@ def upsert_identities(
     wanted: dict[str, AuthorRecord] = {}
     for author in authors:
         known = wanted.get(author.id)
-        # A later mention fills in what an earlier one left out (a bare liker id).
-        if known is None or (author.name or author.email or author.username):
-            wanted[author.id] = author
+        # A later mention fills in what an earlier one left out, field by field: a liker
+        # named without an e-mail does not erase the e-mail its post gave.
+        wanted[author.id] = author if known is None else AuthorRecord(
+            author.id, *(getattr(author, name) or getattr(known, name)
+                         for name in ("username", "name", "email", "url", "organisation")))
     ids: dict[str, int] = {}
     changes: list[dict[str, Any]] = []
     t = identities.c
-    query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url)
+    query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url,
+                   t.organisation)
     for row in _rows_in(conn, query.where(t.source_id == source.id), t.external_id, wanted):
         ids[row.external_id] = row.id
         new = _identity_values(wanted[row.external_id], source)
@@ -99,6 +102,7 @@ def upsert_identities(
             "display_name": row.display_name,
             "email": row.email,
             "profile_url": row.profile_url,
+            "organisation": row.organisation,
         }
         merged = {key: new[key] or old[key] for key in old}
         if merged != old:
@@ -129,6 +133,7 @@ def _identity_values(author: AuthorRecord, source: SourceInfo) -> dict[str, Any]
         "email": email,
         "email_verified": bool(email) and source.verified_emails,
         "profile_url": author.url,
+        "organisation": (author.organisation or "").strip() or None,
     }
 
 

@@ -18,10 +18,13 @@ from service.store.schema import (
     interactions,
     link_blocks,
     manual_links,
+    organisation_connections,
+    organisation_members,
     people,
     profile_people,
     profile_topics,
     recompute_queue,
+    routing_questions,
     suppressions,
 )
 
@@ -51,7 +54,10 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
     conn.execute(delete(interactions).where(or_(
         interactions.c.actor_identity_id.in_(ids),
         interactions.c.target_contribution_id.in_(owned))))
+    conn.execute(delete(routing_questions).where(routing_questions.c.contribution_id.in_(owned)))
     conn.execute(delete(contributions).where(contributions.c.id.in_(owned)))
+    for table in (organisation_members, organisation_connections):
+        conn.execute(delete(table).where(table.c.person_id == person_id))
     conn.execute(delete(profile_topics).where(profile_topics.c.person_id == person_id))
     conn.execute(delete(profile_people).where(profile_people.c.person_id == person_id))
     for table in (link_blocks, manual_links):

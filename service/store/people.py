@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -145,8 +145,10 @@ def import_directory(conn: Connection, entries: Iterable[DirectoryEntry]) -> int
             continue
         conn.execute(delete(directory_accounts).where(directory_accounts.c.email == email))
         conn.execute(delete(directory_entries).where(directory_entries.c.email == email))
+        away = date.fromisoformat(entry.away_until) if entry.away_until else None
         conn.execute(directory_entries.insert().values(
-            email=email, name=entry.name, department=entry.department))
+            email=email, name=entry.name, department=entry.department,
+            organisation=entry.organisation, away_until=away))
         accounts = [{"email": email, "source_id": s, "username": u}
                     for s, u in entry.accounts.items() if u]
         if accounts:

@@ -53,6 +53,13 @@ __all__ = [
     "jobs",
     "leases",
     "schedule_state",
+    "organisations",
+    "organisation_domains",
+    "organisation_members",
+    "organisation_connections",
+    "routing_questions",
+    "webhook_subscriptions",
+    "webhook_outbox",
 ]
 
 metadata = MetaData()
@@ -79,6 +86,8 @@ identities = Table(
     Column("email", String(320)),
     Column("email_verified", Boolean, nullable=False, default=False),
     Column("profile_url", Text),
+    # the organisation a partner portal names for the account (service/organisations)
+    Column("organisation", String(255)),
     UniqueConstraint("source_id", "external_id", name="uq_identity_source_external"),
     Index("ix_identities_email", "email"),
     Index("ix_identities_username", "source_id", "username"),
@@ -130,6 +139,9 @@ directory_entries = Table(
     Column("email", String(320), primary_key=True),
     Column("name", String(255)),
     Column("department", String(255)),
+    # the person's organisation (id or name) and until when they are away, if so
+    Column("organisation", String(255)),
+    Column("away_until", Date),
 )
 
 directory_accounts = Table(
@@ -431,4 +443,100 @@ schedule_state = Table(
     metadata,
     Column("source_id", String(64), ForeignKey("sources.id"), primary_key=True),
     Column("last_slot", DateTime(timezone=True)),
+)
+
+# Organisations (service/organisations): the company, customers and partners. `origin`:
+# company | crm (registered by PUT) | derived (from an e-mail domain or a portal or
+# directory field). A CRM addresses one by its own `crm_account_id`.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("crm_account_id", String(255)),
+    Column("origin", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("crm_account_id", name="uq_organisations_crm_account"),
+)
+
+organisation_domains = Table(
+    "organisation_domains",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("organisation_id", String(64), ForeignKey("organisations.id"), nullable=False),
+    Index("ix_organisation_domains_org", "organisation_id"),
+)
+
+# Who belongs where, recomputed from the rules (service/organisations/membership.py);
+# method: company | directory | portal | email_domain, detail: the field or domain.
+organisation_members = Table(
+    "organisation_members",
+    metadata,
+    # no foreign key to people: identity resolution removes people, and `refresh` follows
+    Column("person_id", Integer, primary_key=True),
+    Column("organisation_id", String(64), ForeignKey("organisations.id"), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("detail", Text),
+    Index("ix_organisation_members_org", "organisation_id"),
+)
+
+# The employees connected to each organisation as last announced (the
+# organisation.connection_changed event compares against it).
+organisation_connections = Table(
+    "organisation_connections",
+    metadata,
+    Column("organisation_id", String(64), primary_key=True),
+    Column("person_id", Integer, primary_key=True),
+    Column("strength", Float, nullable=False),
+)
+
+# Questions routing has announced as open (state open) and then as answered.
+routing_questions = Table(
+    "routing_questions",
+    metadata,
+    Column("contribution_id", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    # the person ids suggested when it was announced (the load of open suggestions)
+    Column("suggested", JSON, nullable=False),
+    Index("ix_routing_questions_state", "state"),
+)
+
+# Outbound webhook subscriptions (service/routing/webhooks.py). The secret signs the
+# deliveries, so it is kept; the API shows it once, at creation.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret", String(255), nullable=False),
+    Column("description", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+)
+
+# One row per event and subscription, written in the transaction that notices the event:
+# pending until a 2xx (delivered) or the last attempt (failed). `event_id` is the
+# idempotency key the receiver sees on every attempt.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription_id", Integer, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    UniqueConstraint("subscription_id", "event_id", name="uq_webhook_outbox_event"),
+    Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
 )

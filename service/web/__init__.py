@@ -16,5 +16,7 @@ __all__ = ["init_web"]
 def init_web(app: Flask, services: pipeline.Services) -> None:
     """Register the page and its sign-in on the app; raise ConfigError when `[web]` names
     a session key variable that is not set."""
+    from service.web import customers  # noqa: F401 - its pages join the blueprint
+
     init_auth(app, services.config.web, services.config.web_secrets)
     app.register_blueprint(web)

@@ -105,7 +105,9 @@ def callback() -> ResponseReturnValue:
     session.permanent = True
     session[_USER] = {"sub": str(claims.get("sub", "")),
                       "name": str(claims.get("name") or claims.get("preferred_username")
-                                  or claims.get("email") or claims.get("sub", ""))}
+                                  or claims.get("email") or claims.get("sub", "")),
+                      # who they are in the store: their questions to answer (/questions)
+                      "email": str(claims.get("email") or "")}
     return redirect(back)
 
 

@@ -29,7 +29,10 @@ MARKER_TOPIC = " ".join(tokens(MARKER))
 #: a value for each query parameter the contract declares; `cursor` is followed from the
 #: first page's next_cursor, `source` only narrows a search
 QUERY = {"q": MARKER, "email": "dana@corp.example", "topic": TOPIC, "since": "2020-01-01",
-         "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false"}
+         "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false",
+         # organisations, open questions, webhook deliveries
+         "crm_account_id": "CRM-1", "domain": "customer.example", "organisation": "customer",
+         "suggested_for": 1, "status": "pending"}
 LEFT_OUT = {"cursor", "source"}
 
 
@@ -99,7 +102,8 @@ def values(api: Api) -> dict[str, Any]:
         store_jobs.cancel(conn, job.id, datetime.now(UTC),
                           f"HTTP 500 from https://intranet.example/{MARKER}")
     return {"person_id": 99999, "identity_id": identity, "source_id": "forum",
-            "real_person": person, "topic": TOPIC, "job_id": job.id}
+            "real_person": person, "topic": TOPIC, "job_id": job.id,
+            "organisation_id": "customer-example", "webhook_id": 1}
 
 
 def test_every_operation_is_protected_and_documented() -> None:

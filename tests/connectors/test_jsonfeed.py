@@ -202,6 +202,9 @@ def test_page_style_full_sync_maps_the_partner_hub(hub: PortalServer) -> None:
     assert answer.text.endswith("Code 8 voids. Code 7 replaces.")
     assert "track(" not in by_id["5120"].text
     assert by_id["5110"].author.email is None
+    # the member's company, as the portal names it (spacing normalised), for organisations
+    assert question.author.organisation == "BrokerCo Ltd"
+    assert by_id["5110"].author.organisation is None
 
 
 def test_cursor_style_full_sync_follows_the_next_cursor(hub: PortalServer) -> None:

@@ -183,21 +183,23 @@ def test_without_redis_each_scheduled_source_gets_a_cron_job_that_never_overlaps
     runs = {tuple(pod_spec(c)["containers"][0]["args"]): c for c in cron_jobs}
     assert set(runs) == {("sync", "intranet-blog"), ("sync", "member-community"),
                          ("sync", "partner_hub"),  # not the push source
-                         ("topics", "--refresh")}  # the community insight, on its own
+                         ("topics", "--refresh"),  # the community insight, on its own
+                         ("webhooks", "deliver")}  # the outbound webhooks' outbox
     member = runs[("sync", "member-community")]
     assert member["spec"]["schedule"] == "*/15 * * * *"
     for cron_job in cron_jobs:
         assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
         assert len(cron_job["metadata"]["name"]) <= 52
         assert pod_spec(cron_job)["containers"][0]["command"] == ["whoknows"]
-        if cron_job is not runs[("topics", "--refresh")]:
+        if cron_job not in (runs[("topics", "--refresh")], runs[("webhooks", "deliver")]):
             assert pod_spec(cron_job)["terminationGracePeriodSeconds"] == 120
 
 
 def test_with_redis_workers_run_the_syncs_and_the_scheduler_enqueues_them(
         production: Manifests) -> None:
     runs = {tuple(pod_spec(c)["containers"][0]["args"]) for c in only(production, "CronJob")}
-    assert runs == {("topics", "--refresh")}  # no sync CronJob: the scheduler has them
+    # no sync CronJob: the scheduler has them (topics and webhook deliveries stay CronJobs)
+    assert runs == {("topics", "--refresh"), ("webhooks", "deliver")}
     (worker,) = only(production, "Deployment", "worker")
     (scheduler,) = only(production, "Deployment", "scheduler")
     assert worker["spec"]["replicas"] == 3 and scheduler["spec"]["replicas"] == 2

@@ -40,6 +40,9 @@ PAGES: dict[str, Callable[[Site], str]] = {
     "map": lambda site: f"/map?topic={quote_plus(TOPIC)}",
     "error": lambda site: f"/?q={quote_plus(TOPIC)}&since=last-tuesday",
     "card": lambda site: f"/v1/embed/{site.person_id(CARD_PERSON)}",
+    "organisations": lambda site: "/organisations",
+    "organisation": lambda site: "/organisations/harbour-clinic",
+    "questions": lambda site: "/questions",
 }
 
 

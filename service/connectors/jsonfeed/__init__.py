@@ -37,6 +37,7 @@ item field holds each canonical field.
     "author.name" = "author.display_name"
     "author.email" = "author.mail"
     "author.url" = "author.profile"   # relative URLs resolve against the source url
+    "author.organisation" = "author.company"  # the member's organisation (service/organisations)
     title = "subject"
     html = "body_html"              # HTML made plain text; or text = "..." (plain)
     url = "links.web"

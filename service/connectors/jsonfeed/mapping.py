@@ -228,6 +228,7 @@ class ItemMapper:
             name=" ".join(self._string(item, "author.name").split()) or None,
             email=normalise_email(self._string(item, "author.email")),
             url=self._url(item, "author.url"),
+            organisation=" ".join(self._string(item, "author.organisation").split()) or None,
         )
 
     def _tags(self, item: dict[str, Any]) -> list[str]:

@@ -27,7 +27,8 @@ __all__ = [
 PathSpec = tuple[str, ...]
 
 CANONICAL_FIELDS = tuple(
-    "id kind author.id author.username author.name author.email author.url title text html "
+    "id kind author.id author.username author.name author.email author.url author.organisation "
+    "title text html "
     "url created updated thread parent tags score likes replies accepted deleted".split()
 )
 _REQUIRED_FIELDS = {
