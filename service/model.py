@@ -78,6 +78,10 @@ class AuthorRecord:
     name: str | None = None
     email: str | None = None
     url: str | None = None
+    #: what the account says about itself (profile text, its website): identity
+    #: suggestions read them for the employee they name
+    bio: str | None = None
+    website: str | None = None
 
 
 @dataclass(slots=True)

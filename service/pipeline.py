@@ -22,6 +22,7 @@ from service import insight
 from service.batch import gc_paused
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
+from service.identity.audit import Cause
 from service.model import ContributionRecord
 from service.reputation.activity import activity_rows
 from service.reputation.engine import SCOPES, ReputationSettings, facts_from_row, profile_rows
@@ -35,6 +36,7 @@ from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
 from service.store import people as store_people
 from service.store import profiles as store_profiles
+from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
 from service.store.db import chunks, open_engine
 from service.store.schema import (
@@ -58,6 +60,7 @@ __all__ = [
     "rebuild",
     "recompute",
     "reindex",
+    "resolve_for",
     "resolve_and_recompute",
     "sync_source",
 ]
@@ -283,11 +286,28 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
     `resolve=False`; it still resolves when an account has no person yet (one stored by
     a run that was interrupted before resolving).
     """
+    return _resolve_and_recompute(services, touched_identities, resolve, None)[0]
+
+
+def resolve_for(services: Services, cause: Cause) -> list[int]:
+    """Resolve after someone changed the links (a manual link or unlink, an accepted or
+    rejected suggestion, an undo, a claim), crediting `cause` with what changed; recompute
+    whom it touched. Returns the identity audit entries written."""
+    return _resolve_and_recompute(services, set(), True, cause)[1]
+
+
+def _resolve_and_recompute(services: Services, touched_identities: set[int], resolve: bool,
+                           cause: Cause | None) -> tuple[int, list[int]]:
+    audit_ids: list[int] = []
     with services.engine.begin() as conn:
         queued = set(conn.execute(select(recompute_queue.c.identity_id)).scalars())
         people: set[int] = set()
         if resolve or store_people.unresolved_exists(conn):
-            people |= store_people.resolve_people(conn).touched_people
+            resolution = store_people.resolve_people(conn, cause)
+            people |= resolution.touched_people
+            audit_ids = resolution.audit_ids
+            # the review queue follows the people as they are now
+            store_suggestions.refresh(conn)
         ids = sorted(touched_identities | queued)
         for chunk in chunks(ids, 500):
             rows = conn.execute(select(identity_links.c.person_id).where(
@@ -302,7 +322,7 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
     if people:  # community insight is read from precomputed tables: refresh them
         insight.refresh_if_due(services.engine, services.settings, services.clock,
                                cheap_only=services.serving)
-    return len(people)
+    return len(people), audit_ids
 
 
 def recompute(services: Services, person_ids: list[int]) -> int:
@@ -368,6 +388,7 @@ def rebuild(services: Services) -> tuple[int, int]:
     with gc_paused():
         with services.engine.begin() as conn:
             store_people.resolve_people(conn)
+            store_suggestions.refresh(conn)
         with ThreadPoolExecutor(max_workers=2) as pool:
             indexing = pool.submit(services.index.rebuild)
             with services.engine.connect() as conn:

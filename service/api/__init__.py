@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.contributions import contributions
     from service.api.experts import experts
     from service.api.health import health
+    from service.api.identity import identity
     from service.api.insight import insight
     from service.api.people import people
     from service.api.tokens import tokens
@@ -65,7 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics, insight, contributions, admin, webhooks):
+    for blueprint in (experts, people, topics, insight, contributions, admin, webhooks,
+                      identity):
         app.register_blueprint(blueprint, url_prefix="/v1")
     from service.api.badges import badges  # public, no token: badges, the embeddable card
     from service.api.embed import embed

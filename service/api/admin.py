@@ -14,12 +14,13 @@ from service.api.errors import ApiError
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import ADMIN
 from service.config import ConfigError
+from service.identity.audit import Cause
 from service.connectors import build_connector
 from service.model import Audience
 from service.store import people as store_people
 from service.store import sync as store_sync
 
-__all__ = ["admin"]
+__all__ = ["admin", "admin_only"]
 
 admin = Blueprint("admin", __name__)
 
@@ -28,7 +29,7 @@ def _services() -> pipeline.Services:
     return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
-def _admin_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+def admin_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
     """The `admin` scope, held by a client of the internal audience: admin answers carry
     internal sources' names, states and error messages."""
 
@@ -47,7 +48,7 @@ def _time(value: Any) -> str | None:
 
 
 @admin.get("/sources")
-@_admin_only
+@admin_only
 def list_sources() -> ResponseReturnValue:
     """Every source with its sync status and error count."""
     with _services().engine.connect() as conn:
@@ -59,7 +60,7 @@ def list_sources() -> ResponseReturnValue:
 
 
 @admin.post("/sources/<source_id>/sync")
-@_admin_only
+@admin_only
 def sync_source(source_id: str) -> ResponseReturnValue:
     """Run the source's connector now, from its cursor; `?full=true` starts over."""
     services = _services()
@@ -93,8 +94,12 @@ def _identity(conn: Any, value: Any, field: str) -> int:
     return identity
 
 
+def _text(value: Any) -> str | None:
+    return value[:2000] if isinstance(value, str) else None
+
+
 @admin.post("/people/<int:person_id>/links")
-@_admin_only
+@admin_only
 def link(person_id: int) -> ResponseReturnValue:
     """Manually link an account to this person."""
     body = request.get_json(silent=True)
@@ -107,14 +112,16 @@ def link(person_id: int) -> ResponseReturnValue:
         if not anchor:
             raise ApiError(404, f"no person {person_id}")
         store_people.add_manual_link(conn, anchor[0], identity)
-    pipeline.resolve_and_recompute(services, set())
+    pipeline.resolve_for(services, Cause(f"client:{current_caller().client_id}", "manual",
+                                         _text(body.get("reason")),
+                                         frozenset((anchor[0], identity))))
     with services.engine.connect() as conn:
         person = store_people.person_of(conn, identity)
     return jsonify(person_id=person, identity_id=identity, method="manual"), 201
 
 
 @admin.delete("/people/<int:person_id>/links/<int:identity_id>")
-@_admin_only
+@admin_only
 def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
     """Split an account off this person, for good (never merged back automatically)."""
     services = _services()
@@ -122,12 +129,13 @@ def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
         if store_people.person_of(conn, identity_id) != person_id:
             raise ApiError(404, f"identity {identity_id} is not linked to person {person_id}")
         store_people.block_link(conn, identity_id, person_id)
-    pipeline.resolve_and_recompute(services, set())
+    pipeline.resolve_for(services, Cause(f"client:{current_caller().client_id}", "manual",
+                                         request.args.get("reason"), frozenset((identity_id,))))
     return "", 204
 
 
 @admin.delete("/people/<int:person_id>")
-@_admin_only
+@admin_only
 def erase(person_id: int) -> ResponseReturnValue:
     """Erase the person: identities, contributions, index entries; their accounts and
     e-mails are suppressed so no later sync brings them back."""

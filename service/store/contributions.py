@@ -85,12 +85,13 @@ def upsert_identities(
     for author in authors:
         known = wanted.get(author.id)
         # A later mention fills in what an earlier one left out (a bare liker id).
-        if known is None or (author.name or author.email or author.username):
+        if known is None or (author.name or author.email or author.username or author.bio):
             wanted[author.id] = author
     ids: dict[str, int] = {}
     changes: list[dict[str, Any]] = []
     t = identities.c
-    query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url)
+    query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url,
+                   t.bio, t.website)
     for row in _rows_in(conn, query.where(t.source_id == source.id), t.external_id, wanted):
         ids[row.external_id] = row.id
         new = _identity_values(wanted[row.external_id], source)
@@ -99,6 +100,8 @@ def upsert_identities(
             "display_name": row.display_name,
             "email": row.email,
             "profile_url": row.profile_url,
+            "bio": row.bio,
+            "website": row.website,
         }
         merged = {key: new[key] or old[key] for key in old}
         if merged != old:
@@ -129,6 +132,8 @@ def _identity_values(author: AuthorRecord, source: SourceInfo) -> dict[str, Any]
         "email": email,
         "email_verified": bool(email) and source.verified_emails,
         "profile_url": author.url,
+        "bio": author.bio,
+        "website": author.website,
     }
 
 
