@@ -14,8 +14,8 @@ from service.api.errors import ApiError
 from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import ADMIN
 from service.config import ConfigError
-from service.identity.audit import Cause
 from service.connectors import build_connector
+from service.identity.audit import Cause
 from service.model import Audience
 from service.store import people as store_people
 from service.store import sync as store_sync
