@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 __all__ = [
+    "AGAINST",
     "THRESHOLD",
     "Account",
     "Candidate",
@@ -52,6 +53,8 @@ _SAME_SOURCE = 0.6
 _USERNAME_CUTOFF = 85.0
 _NAME_CUTOFF = 90.0
 _MIN_HANDLE = 4
+#: the reasons that speak against a pair
+AGAINST = frozenset({"other_email", "same_source", "common_name"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from service.store.schema import (
     contributions,
     identities,
     identity_links,
+    identity_suggestions,
     interactions,
     link_blocks,
     manual_links,
@@ -54,7 +55,7 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
     conn.execute(delete(contributions).where(contributions.c.id.in_(owned)))
     conn.execute(delete(profile_topics).where(profile_topics.c.person_id == person_id))
     conn.execute(delete(profile_people).where(profile_people.c.person_id == person_id))
-    for table in (link_blocks, manual_links):
+    for table in (link_blocks, manual_links, identity_suggestions):
         conn.execute(delete(table).where(or_(table.c.identity_id.in_(ids),
                                              table.c.other_identity_id.in_(ids))))
     conn.execute(delete(recompute_queue).where(recompute_queue.c.identity_id.in_(ids)))
