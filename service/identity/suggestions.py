@@ -20,6 +20,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -42,6 +43,7 @@ _SAME_NAME_DEPARTMENT = 0.75
 _SAME_NAME_ACROSS = 0.65  # an internal and an external (or partner) source
 _SAME_NAME = 0.55
 _SIMILAR_NAME = 0.45  # at a token-sort ratio of 100; scaled down to the cut-off
+_SHORT_NAME = 0.35  # `Dana S.` for `Dana Smith`: many people share a first name
 _USERNAME_EXACT = 0.45  # a username alone stays below the threshold
 _USERNAME_SIMILAR = 0.3  # at the cut-off, rising to _USERNAME_EXACT
 _BIO_EMAIL = 0.9
@@ -51,6 +53,8 @@ _WEBSITE = 0.45
 _OTHER_EMAIL = 0.5
 _SAME_SOURCE = 0.6
 _USERNAME_CUTOFF = 85.0
+_ROUGH_CUTOFF = 66.0
+_COMMON_HANDLE = 3
 _NAME_CUTOFF = 90.0
 _MIN_HANDLE = 4
 #: the reasons that speak against a pair
@@ -110,6 +114,7 @@ class Candidate:
     reasons: list[Reason] = field(default_factory=list)
 
 
+@lru_cache(maxsize=65536)
 def normalise_name(text: str | None) -> str:
     """Lower-case ASCII words: `Zoë  O'Neil` -> `zoe o neil`."""
     if not text:
@@ -123,10 +128,18 @@ def _handle(text: str | None) -> str:
     return re.sub(r"[^a-z]", "", normalise_name(text))
 
 
-def _names(person: PersonFacts) -> set[str]:
-    found = {normalise_name(person.display_name)}
-    found |= {normalise_name(a.display_name) for a in person.accounts}
-    return {name for name in found if len(name.split()) >= 2}
+def _names(person: PersonFacts, short: bool = False) -> frozenset[str]:
+    """The person's full names (two words or more; `short`: a last initial is enough)."""
+    return _names_of(person.display_name, tuple(a.display_name for a in person.accounts),
+                     short)
+
+
+@lru_cache(maxsize=65536)
+def _names_of(display_name: str | None, account_names: tuple[str | None, ...],
+              short: bool) -> frozenset[str]:
+    found = {normalise_name(display_name)} | {normalise_name(n) for n in account_names}
+    return frozenset(name for name in found if len(name.split()) >= 2
+                     and (short or len(name.split()[-1]) > 1))
 
 
 def _handles_of_name(name: str) -> set[str]:
@@ -147,14 +160,18 @@ class _Pairs:
 
     def __init__(self, people: dict[int, PersonFacts], blocked: set[frozenset[int]]) -> None:
         self.people = people
+        self.anchors = {pid for pid, p in people.items() if p.is_anchor}
         self.blocked = blocked
         self.found: dict[tuple[int, int], dict[str, Reason]] = defaultdict(dict)
 
-    def add(self, anchor: int, other: int, reason: Reason) -> None:
-        if anchor == other or frozenset((anchor, other)) in self.blocked:
+    def add(self, anchor: int, other: int, reason: Reason, only_known: bool = False) -> None:
+        """Add evidence for a pair; `only_known`: to a pair that has some already."""
+        if anchor == other or (self.blocked and frozenset((anchor, other)) in self.blocked):
             return
-        if self.people[other].is_anchor and other < anchor:  # each anchor pair once
+        if other < anchor and other in self.anchors:  # each pair of anchors once
             anchor, other = other, anchor
+        if only_known and (anchor, other) not in self.found:
+            return
         kept = self.found[(anchor, other)].get(reason.code)
         if kept is None or kept.weight < reason.weight:
             self.found[(anchor, other)][reason.code] = reason
@@ -185,47 +202,120 @@ def _name_reason(anchor: PersonFacts, other: PersonFacts, name: str) -> Reason:
     return Reason("same_name", f"the same name ({name})", _SAME_NAME)
 
 
+def _short_names(pairs: _Pairs, by_name: dict[str, list[PersonFacts]],
+                 others: list[PersonFacts]) -> None:
+    """`dana s` (a forum's `Dana S.`) for the employees called Dana S-something."""
+    by_short: dict[str, list[tuple[str, PersonFacts]]] = defaultdict(list)
+    for name, anchors in by_name.items():
+        words = name.split()
+        by_short[f"{words[0]} {words[-1][0]}"] += [(name, a) for a in anchors]
+    for other in others:
+        for name in _names(other, short=True):
+            for full, anchor in by_short.get(name, []) if len(name.split()[-1]) == 1 else []:
+                pairs.add(anchor.person_id, other.person_id, Reason(
+                    "short_name", f"the first name and last initial of {full} ({name})",
+                    _SHORT_NAME))
+
+
+def _initials(name: str) -> str:
+    words = name.split()
+    return "".join(sorted((words[0][0], words[-1][0])))
+
+
 def _similar_names(pairs: _Pairs, by_name: dict[str, list[PersonFacts]],
                    others: list[PersonFacts]) -> None:
-    known = list(by_name)
-    if not known:
-        return
+    _short_names(pairs, by_name, others)
+    # blocked by the initials (a typo rarely changes both first letters), and compared
+    # a block at a time, all against all in C
+    known: dict[str, list[str]] = defaultdict(list)
+    for name in by_name:
+        known[_initials(name)].append(name)
+    asked: dict[str, dict[str, list[PersonFacts]]] = defaultdict(lambda: defaultdict(list))
     for other in others:
         for name in _names(other):
-            for match, score, _ in process.extract(
-                    name, known, scorer=fuzz.token_sort_ratio, score_cutoff=_NAME_CUTOFF,
-                    limit=5):
-                if match == name:
-                    continue
-                weight = _SIMILAR_NAME * score / 100
+            if _initials(name) in known:
+                asked[_initials(name)][name].append(other)
+    for initials, names in asked.items():
+        queries, choices = list(names), known[initials]
+        scores = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio,
+                               score_cutoff=_NAME_CUTOFF, dtype="uint8")
+        for row, column in zip(*scores.nonzero(), strict=True):
+            name, match = queries[row], choices[column]
+            if match == name:
+                continue
+            score = float(scores[row, column])
+            reason = Reason("similar_name", f"similar names ({match} ~ {name}, {score:.0f}%)",
+                            _SIMILAR_NAME * score / 100)
+            for other in names[name]:
                 for anchor in by_name[match]:
-                    pairs.add(anchor.person_id, other.person_id, Reason(
-                        "similar_name", f"similar names ({match} ~ {name}, {score:.0f}%)",
-                        weight))
+                    pairs.add(anchor.person_id, other.person_id, reason)
 
 
-def _usernames(pairs: _Pairs, anchors: list[PersonFacts], others: list[PersonFacts]) -> None:
+def _usernames(pairs: _Pairs, anchors: list[PersonFacts], others: list[PersonFacts],
+               only_known: bool) -> None:
+    """Similar usernames across sources. `only_known`: only for the pairs found already
+    (a username alone stays below the threshold, and the pairs it would start are most
+    of the work on a large community)."""
     handles: dict[str, list[PersonFacts]] = defaultdict(list)
+    own: dict[int, set[str]] = {}
     for anchor in anchors:
-        for handle in _anchor_handles(anchor):
+        own[anchor.person_id] = _anchor_handles(anchor)
+        for handle in own[anchor.person_id]:
             handles[handle].append(anchor)
-    # blocked by first letter: the comparisons grow with the community, not its square
+    if only_known:
+        for anchor_id, other_id in list(pairs.found):
+            for key in ((anchor_id, other_id), (other_id, anchor_id)):
+                if key[0] in own:
+                    _known_pair(pairs, pairs.people[key[0]], own[key[0]],
+                                pairs.people[key[1]], handles)
+        return
+    # blocked by the first two letters: the comparisons grow with the community, not
+    # with its square (a typo in the first two letters is missed)
     by_letter: dict[str, list[str]] = defaultdict(list)
     for handle in handles:
-        by_letter[handle[0]].append(handle)
+        by_letter[handle[:2]].append(handle)
     for other in others:
         for account in other.accounts:
             wanted = _handle(account.username)
             if len(wanted) < _MIN_HANDLE:
                 continue
-            for match, score, _ in process.extract(
-                    wanted, by_letter.get(wanted[0], []), scorer=fuzz.ratio,
-                    score_cutoff=_USERNAME_CUTOFF, limit=5):
+            # a cheap first pass in C (a handle inside another scores 67 or more), then
+            # the score that knows about handles inside handles
+            for match, _, _ in process.extract(wanted, by_letter.get(wanted[:2], []),
+                                               scorer=fuzz.ratio,
+                                               score_cutoff=_ROUGH_CUTOFF, limit=10):
                 for anchor in handles[match]:
-                    if all(a.source_id == account.source_id for a in anchor.accounts):
-                        continue  # usernames are compared across sources
-                    pairs.add(anchor.person_id, other.person_id,
-                              _username_reason(account, match, score))
+                    _username_pair(pairs, anchor, other, account, wanted, match, handles)
+
+
+def _known_pair(pairs: _Pairs, anchor: PersonFacts, anchor_handles: set[str],
+                other: PersonFacts, handles: dict[str, list[PersonFacts]]) -> None:
+    for account in other.accounts:
+        wanted = _handle(account.username)
+        if len(wanted) >= _MIN_HANDLE:
+            for match in anchor_handles:
+                _username_pair(pairs, anchor, other, account, wanted, match, handles)
+
+
+def _username_pair(pairs: _Pairs, anchor: PersonFacts, other: PersonFacts, account: Account,
+                   wanted: str, match: str, handles: dict[str, list[PersonFacts]]) -> None:
+    if len(handles[match]) > _COMMON_HANDLE:
+        return  # `jamesm` fits every James M.: evidence of nobody
+    if all(a.source_id == account.source_id for a in anchor.accounts):
+        return  # usernames are compared across sources
+    score = _username_score(wanted, match)
+    if score >= _USERNAME_CUTOFF:
+        pairs.add(anchor.person_id, other.person_id, _username_reason(account, match, score))
+
+
+def _username_score(a: str, b: str) -> float:
+    """Edit similarity, or a little less for a handle inside the other (`danas` in
+    `danaslumen`, a company suffix) when it is at least half of it and five letters."""
+    score = fuzz.ratio(a, b)
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) >= 5 and 2 * len(shorter) >= len(longer):
+        score = max(score, 0.95 * fuzz.partial_ratio(shorter, longer))
+    return score
 
 
 def _username_reason(account: Account, match: str, score: float) -> Reason:
@@ -327,8 +417,10 @@ def suggest(people: Iterable[PersonFacts], blocked: Iterable[frozenset[int]] = (
     pairs = _Pairs(everyone, set(blocked))
     others = list(everyone.values())
     _same_names(pairs, anchors, others)
-    _usernames(pairs, anchors, others)
     _profiles(pairs, anchors, others)
+    # a username alone stays below the threshold: then it only adds to other evidence
+    # (the pairs it would start are most of the work on a large community)
+    _usernames(pairs, anchors, others, only_known=_USERNAME_EXACT < threshold)
     name_counts: dict[str, int] = defaultdict(int)
     for anchor in anchors:
         for name in _names(anchor):
@@ -340,6 +432,8 @@ def suggest(people: Iterable[PersonFacts], blocked: Iterable[frozenset[int]] = (
         for reason in reasons.values():
             support *= 1 - reason.weight
         confidence = 1 - support
+        if confidence < threshold:
+            continue  # what speaks against a pair only lowers it
         against = _against(anchor, other, name_counts)
         for reason in against:
             confidence *= reason.weight

@@ -23,7 +23,8 @@ from service.store.schema import (
     sources,
 )
 
-__all__ = ["OPEN", "Side", "Suggestion", "decide", "get", "list_suggestions", "refresh"]
+__all__ = ["OPEN", "Side", "Suggestion", "blocked_people", "decide", "get", "list_suggestions",
+           "people_facts", "refresh"]
 
 OPEN, ACCEPTED, REJECTED, UNDONE = "open", "accepted", "rejected", "undone"
 STATUSES = (OPEN, ACCEPTED, REJECTED, UNDONE)
@@ -54,7 +55,8 @@ class Suggestion:
     second: Side
 
 
-def _people_facts(conn: Connection) -> list[PersonFacts]:
+def people_facts(conn: Connection) -> list[PersonFacts]:
+    """Every person with their accounts, as the suggestions read them."""
     listed = set(conn.execute(select(directory_entries.c.email)).scalars())
     accounts: dict[int, list[Account]] = defaultdict(list)
     t = identities.c
@@ -72,7 +74,8 @@ def _people_facts(conn: Connection) -> list[PersonFacts]:
             for p in conn.execute(select(people))]
 
 
-def _blocked_people(conn: Connection) -> set[frozenset[int]]:
+def blocked_people(conn: Connection) -> set[frozenset[int]]:
+    """The pairs of people a block keeps apart (a rejected or undone pair)."""
     owner = {r.identity_id: r.person_id for r in conn.execute(
         select(identity_links.c.identity_id, identity_links.c.person_id))}
     found = set()
@@ -87,7 +90,7 @@ def refresh(conn: Connection, threshold: float = THRESHOLD) -> int:
     queued, open ones updated, open ones no longer likely dropped; a decided pair is left
     alone. Returns how many are open."""
     candidates = {(c.identity_id, c.other_identity_id): c
-                  for c in suggest(_people_facts(conn), _blocked_people(conn), threshold)}
+                  for c in suggest(people_facts(conn), blocked_people(conn), threshold)}
     s = identity_suggestions.c
     existing = {(r.identity_id, r.other_identity_id): r for r in conn.execute(
         select(s.id, s.identity_id, s.other_identity_id, s.status, s.confidence, s.reasons))}
