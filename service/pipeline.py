@@ -32,6 +32,7 @@ from service.reputation.topics import TopicVocabulary, load_vocabulary
 from service.search.cluster import ClusterExpertIndex
 from service.search.result_cache import ResultCache
 from service.search.sqlite import SqliteExpertIndex
+from service.store import claims as store_claims
 from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
 from service.store import people as store_people
@@ -302,10 +303,13 @@ def _resolve_and_recompute(services: Services, touched_identities: set[int], res
     with services.engine.begin() as conn:
         queued = set(conn.execute(select(recompute_queue.c.identity_id)).scalars())
         people: set[int] = set()
+        if resolve:  # an account's profile text may hold a claim's code now
+            claimed, audit_ids = store_claims.apply_due(conn, services.clock())
+            people |= claimed
         if resolve or store_people.unresolved_exists(conn):
             resolution = store_people.resolve_people(conn, cause)
             people |= resolution.touched_people
-            audit_ids = resolution.audit_ids
+            audit_ids += resolution.audit_ids
             # the review queue follows the people as they are now
             store_suggestions.refresh(conn)
         ids = sorted(touched_identities | queued)

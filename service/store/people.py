@@ -36,6 +36,7 @@ __all__ = [
     "find_person",
     "person_of",
     "import_directory",
+    "person_accounts",
     "person_identities",
     "resolve_people",
     "unresolved_exists",
@@ -186,6 +187,15 @@ def person_identities(conn: Connection, person_id: int) -> list[int]:
         select(identity_links.c.identity_id).where(identity_links.c.person_id == person_id)
     )
     return [row.identity_id for row in rows]
+
+
+def person_accounts(conn: Connection, person_id: int) -> list[Any]:
+    """The person's accounts (id, source_id, username, display_name, profile_url)."""
+    t = identities.c
+    return list(conn.execute(
+        select(t.id, t.source_id, t.username, t.display_name, t.profile_url)
+        .join(identity_links, identity_links.c.identity_id == t.id)
+        .where(identity_links.c.person_id == person_id).order_by(t.source_id, t.id)))
 
 
 def block_link(conn: Connection, identity_id: int, person_id: int) -> None:

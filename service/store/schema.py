@@ -34,6 +34,7 @@ __all__ = [
     "identity_suggestions",
     "identity_audit",
     "identity_audit_accounts",
+    "identity_claims",
     "directory_entries",
     "directory_accounts",
     "contributions",
@@ -173,6 +174,25 @@ identity_audit_accounts = Table(
     Column("entry_id", Integer, ForeignKey("identity_audit.id"), primary_key=True),
     Column("identity_id", Integer, primary_key=True),
     Index("ix_identity_audit_accounts_identity", "identity_id"),
+)
+
+# A person's claim of an account ("forum user awonder is me"): verified when the code
+# shows up in the account's profile text (read by a sync) before it expires.
+# pending | verified | expired | conflict (another person claimed it: the review queue)
+identity_claims = Table(
+    "identity_claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", Integer, nullable=False),
+    Column("identity_id", Integer, nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    UniqueConstraint("code", name="uq_identity_claim_code"),
+    Index("ix_identity_claims_status", "status", "identity_id"),
 )
 
 directory_entries = Table(

@@ -24,9 +24,11 @@ from service.store.schema import (
 )
 
 __all__ = ["OPEN", "Side", "Suggestion", "blocked_people", "decide", "get", "list_suggestions",
-           "people_facts", "refresh"]
+           "people_facts", "queue_claim_conflict", "refresh"]
 
 OPEN, ACCEPTED, REJECTED, UNDONE = "open", "accepted", "rejected", "undone"
+#: the reason of a pair two claims put in the queue: kept there until decided
+CLAIM_CONFLICT = "claim_conflict"
 STATUSES = (OPEN, ACCEPTED, REJECTED, UNDONE)
 
 
@@ -95,7 +97,8 @@ def refresh(conn: Connection, threshold: float = THRESHOLD) -> int:
     existing = {(r.identity_id, r.other_identity_id): r for r in conn.execute(
         select(s.id, s.identity_id, s.other_identity_id, s.status, s.confidence, s.reasons))}
     now = datetime.now(UTC)
-    stale = [r.id for key, r in existing.items() if r.status == OPEN and key not in candidates]
+    stale = [r.id for key, r in existing.items() if r.status == OPEN and key not in candidates
+             and not any(reason.get("code") == CLAIM_CONFLICT for reason in r.reasons)]
     if stale:
         conn.execute(delete(identity_suggestions).where(s.id.in_(stale)))
     new: list[dict[str, Any]] = []
@@ -107,7 +110,8 @@ def refresh(conn: Connection, threshold: float = THRESHOLD) -> int:
                         "confidence": candidate.confidence, "reasons": reasons,
                         "status": OPEN, "created_at": now, "updated_at": now})
         elif row.status == OPEN and (row.confidence != candidate.confidence
-                                     or row.reasons != reasons):
+                                     or row.reasons != reasons) and not any(
+                reason.get("code") == CLAIM_CONFLICT for reason in row.reasons):
             conn.execute(update(identity_suggestions).where(s.id == row.id).values(
                 confidence=candidate.confidence, reasons=reasons, updated_at=now))
     if new:
@@ -171,3 +175,28 @@ def decide(conn: Connection, suggestion_id: int, status: str, actor: str,
         identity_suggestions.c.id == suggestion_id).values(
         status=status, decided_by=actor[:200], decided_at=datetime.now(UTC), note=note,
         updated_at=datetime.now(UTC)))
+
+
+def queue_claim_conflict(conn: Connection, claimant: int, identity_id: int, detail: str) -> None:
+    """Queue the pair of a claim that another person claims too: the claimant's person
+    and the account's person, for an administrator to accept or reject."""
+    owner = conn.execute(select(identity_links.c.person_id).where(
+        identity_links.c.identity_id == identity_id)).scalar()
+    if owner is None or owner == claimant:
+        return
+    firsts = [conn.execute(select(identity_links.c.identity_id).where(
+        identity_links.c.person_id == p).order_by(identity_links.c.identity_id)).scalar()
+        for p in (claimant, owner)]
+    a, b = sorted(int(i) for i in firsts if i is not None)
+    s = identity_suggestions.c
+    row = conn.execute(select(s.id, s.status, s.reasons).where(
+        s.identity_id == a, s.other_identity_id == b)).first()
+    reason = {"code": CLAIM_CONFLICT, "detail": detail, "weight": 1.0}
+    now = datetime.now(UTC)
+    if row is None:
+        conn.execute(identity_suggestions.insert().values(
+            identity_id=a, other_identity_id=b, confidence=0.5, reasons=[reason],
+            status=OPEN, created_at=now, updated_at=now))
+    elif row.status == OPEN:
+        conn.execute(update(identity_suggestions).where(s.id == row.id).values(
+            reasons=[reason, *row.reasons], updated_at=now))

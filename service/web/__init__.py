@@ -17,6 +17,6 @@ def init_web(app: Flask, services: pipeline.Services) -> None:
     """Register the page and its sign-in on the app; raise ConfigError when `[web]` names
     a session key variable that is not set."""
     init_auth(app, services.config.web, services.config.web_secrets)
-    from service.web import review  # noqa: F401 - the identity review's routes on `web`
+    from service.web import me, review  # noqa: F401 - routes on `web`: review, my profile
 
     app.register_blueprint(web)

@@ -63,7 +63,8 @@ def _client() -> Any:
 
 
 def current_user() -> dict[str, str] | None:
-    """The signed-in user ({"sub", "name"}), or None (also in open demo mode)."""
+    """The signed-in user ({"sub", "name"}, and "email" when the provider verified one),
+    or None (also in open demo mode)."""
     return session.get(_USER) if _client() is not None else None
 
 
@@ -114,6 +115,9 @@ def callback() -> ResponseReturnValue:
     session[_USER] = {"sub": str(claims.get("sub", "")),
                       "name": str(claims.get("name") or claims.get("preferred_username")
                                   or claims.get("email") or claims.get("sub", ""))}
+    if claims.get("email") and claims.get("email_verified") is not False:
+        # "my profile" finds the person by their directory e-mail
+        session[_USER]["email"] = str(claims["email"])
     return redirect(back)
 
 

@@ -18,7 +18,7 @@ from service.store import suggestions as store_suggestions
 from service.web.auth import current_user, is_admin
 from service.web.views import PageError, web
 
-__all__ = ["csrf_token", "identity_history"]
+__all__ = ["csrf_token", "identity_history", "posted_reason"]
 
 _CSRF = "csrf"
 _RECENT = 30
@@ -48,7 +48,7 @@ def _admin() -> str:
     return f"web:{user['sub']}"
 
 
-def _posted() -> str | None:
+def posted_reason() -> str | None:
     """Check the form's token; return its reason (None when empty)."""
     sent = request.form.get(_CSRF, "")
     if not sent or not hmac.compare_digest(sent, str(session.get(_CSRF, ""))):
@@ -83,7 +83,7 @@ def identity_review() -> ResponseReturnValue:
 @web.post("/admin/identity/suggestions/<int:suggestion_id>")
 def decide_suggestion(suggestion_id: int) -> ResponseReturnValue:
     actor = _admin()
-    reason = _posted()
+    reason = posted_reason()
     action = request.form.get("action")
     if action not in ("accept", "reject"):
         raise PageError(400, "action: accept or reject.")
@@ -95,7 +95,7 @@ def decide_suggestion(suggestion_id: int) -> ResponseReturnValue:
 @web.post("/admin/identity/audit/<int:entry_id>/undo")
 def undo_entry(entry_id: int) -> ResponseReturnValue:
     actor = _admin()
-    reason = _posted()
+    reason = posted_reason()
     outcome = _act(lambda: review.undo(_services(), entry_id, actor, reason))
     back = request.form.get("back")
     if back == "profile" and outcome.person_id is not None:

@@ -29,7 +29,10 @@ MARKER_TOPIC = " ".join(tokens(MARKER))
 #: a value for each query parameter the contract declares; `cursor` is followed from the
 #: first page's next_cursor, `source` only narrows a search
 QUERY = {"q": MARKER, "email": "dana@corp.example", "topic": TOPIC, "since": "2020-01-01",
-         "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false"}
+         "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false",
+         # the identity review's (issue 16)
+         "status": "open", "min_confidence": 0, "after": 1, "person": 1, "format": "json",
+         "reason": "matrix"}
 LEFT_OUT = {"cursor", "source"}
 
 
@@ -91,7 +94,7 @@ def values(api: Api) -> dict[str, Any]:
         identity = find_identity(conn, "blog", "dana")
         person = person_of(conn, identity)  # type: ignore[arg-type]
     return {"person_id": 99999, "identity_id": identity, "source_id": "forum",
-            "real_person": person, "topic": TOPIC}
+            "real_person": person, "topic": TOPIC, "suggestion_id": 1, "entry_id": 1}
 
 
 def test_every_operation_is_protected_and_documented() -> None:

@@ -1,4 +1,5 @@
-"""identity review: merge suggestions, the identity audit log, accounts' bio and website
+"""identity review: merge suggestions, the identity audit log, self-claims of accounts,
+accounts' bio and website
 
 Revision ID: 0010
 Revises: 0007
@@ -58,9 +59,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_identity_audit_accounts_identity", "identity_audit_accounts",
                     ["identity_id"])
+    op.create_table(
+        "identity_claims",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True)),
+        sa.UniqueConstraint("code", name="uq_identity_claim_code"),
+    )
+    op.create_index("ix_identity_claims_status", "identity_claims", ["status", "identity_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_identity_claims_status", table_name="identity_claims")
+    op.drop_table("identity_claims")
     op.drop_index("ix_identity_audit_accounts_identity", table_name="identity_audit_accounts")
     op.drop_table("identity_audit_accounts")
     op.drop_table("identity_audit")
