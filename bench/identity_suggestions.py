@@ -53,15 +53,12 @@ from sqlalchemy import select  # noqa: E402
 
 from service import pipeline  # noqa: E402
 from service.config import load_config  # noqa: E402
-from service.connectors.base import Page  # noqa: E402
 from service.demo.company import BLOG, FORUM, DemoPerson  # noqa: E402
 from service.demo.generator import DemoData, generate_demo  # noqa: E402
-from service.demo.loader import directory_entries  # noqa: E402
+from service.demo.loader import store_demo  # noqa: E402
 from service.identity.suggestions import THRESHOLD, suggest  # noqa: E402
 from service.model import AuthorRecord  # noqa: E402
-from service.store import people as store_people  # noqa: E402
 from service.store import suggestions as store_suggestions  # noqa: E402
-from service.store import sync as store_sync  # noqa: E402
 from service.store.schema import identities  # noqa: E402
 
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -150,19 +147,7 @@ def load(data: DemoData, folder: Path) -> pipeline.Services:
     config = folder / "whoknows.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{folder / "demo.db"}"\n')
     services = pipeline.open_services(load_config(config, environ={}), clock=lambda: END)
-    with services.engine.begin() as conn:
-        for source in data.sources:
-            store_sync.register_source(conn, dict(source))
-        store_people.import_directory(conn, directory_entries(data))
-    touched: set[int] = set()
-    for source in data.sources:
-        records = data.records[source["id"]]
-        pages = (Page(records[i:i + pipeline.BATCH_SIZE], cursor=None)
-                 for i in range(0, len(records), pipeline.BATCH_SIZE))
-        report = pipeline.ingest_pages(services, source["id"], pages, full_pass=False,
-                                       recompute_people=False)
-        touched |= report.batch.touched_identities
-    pipeline.resolve_and_recompute(services, touched)
+    store_demo(services, data, echo=lambda _: None)
     return services
 
 

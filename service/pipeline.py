@@ -60,6 +60,7 @@ __all__ = [
     "open_services",
     "rebuild",
     "recompute",
+    "read_claimed_profiles",
     "reindex",
     "resolve_for",
     "resolve_and_recompute",
@@ -211,7 +212,29 @@ def sync_source(
         cursor = store_sync.get_cursor(conn, source_id)
     connector = connector_factory(source)
     pages = connector.pages(cursor)  # type: ignore[attr-defined]
-    return ingest_pages(services, source_id, pages, full_pass=cursor is None, progress=progress)
+    report = ingest_pages(services, source_id, pages, full_pass=cursor is None,
+                          progress=progress)
+    read_claimed_profiles(services, source_id, connector)
+    return report
+
+
+def read_claimed_profiles(services: Services, source_id: str, connector: object) -> int:
+    """Read the profile text of the accounts that self-claims wait on, from a connector
+    that can (`profiles(usernames)`), store it, and resolve (which verifies a claim whose
+    code is there now). Returns how many profiles were read."""
+    profiles = getattr(connector, "profiles", None)
+    if profiles is None:
+        return 0
+    with services.engine.connect() as conn:
+        wanted = store_claims.waiting_accounts(conn, source_id, services.clock())
+        info = source_info(conn, services.config, source_id) if wanted else None
+    if not wanted or info is None:
+        return 0
+    authors = profiles(wanted)
+    with services.engine.begin() as conn:
+        store_contributions.upsert_identities(conn, info, authors)
+    resolve_and_recompute(services, set())
+    return len(authors)
 
 
 @dataclass

@@ -91,14 +91,19 @@ def list_suggestions() -> ResponseReturnValue:
     return jsonify(items=[_suggestion(s) for s in page], next_after=following)
 
 
-def _decide(action: Callable[..., review.Outcome], suggestion_id: int) -> ResponseReturnValue:
+def _run(action: Callable[..., review.Outcome], key: int) -> review.Outcome:
+    """Run a review action for the caller; its errors are a 404 or a 409."""
     reason = _reason()
     try:
-        outcome = action(_services(), suggestion_id, _actor(), reason)
+        return action(_services(), key, _actor(), reason)
     except review.NotFound as exc:
         raise ApiError(404, str(exc)) from exc
     except review.Conflict as exc:
         raise ApiError(409, str(exc)) from exc
+
+
+def _decide(action: Callable[..., review.Outcome], suggestion_id: int) -> ResponseReturnValue:
+    outcome = _run(action, suggestion_id)
     with _services().engine.connect() as conn:
         found = store_suggestions.get(conn, suggestion_id)
     assert found is not None
@@ -142,11 +147,5 @@ def audit() -> ResponseReturnValue:
 @admin_only
 def undo(entry_id: int) -> ResponseReturnValue:
     """Undo a merge (the accounts apart again, for good) or a split; a new entry."""
-    reason = _reason()
-    try:
-        outcome = review.undo(_services(), entry_id, _actor(), reason)
-    except review.NotFound as exc:
-        raise ApiError(404, str(exc)) from exc
-    except review.Conflict as exc:
-        raise ApiError(409, str(exc)) from exc
+    outcome = _run(review.undo, entry_id)
     return jsonify(person_id=outcome.person_id, audit_ids=outcome.audit_ids)

@@ -18,7 +18,8 @@ from service.store import people as store_people
 from service.store.db import from_db_time
 from service.store.schema import identities, identity_claims, identity_links
 
-__all__ = ["CLAIM_HOURS", "Claim", "apply_due", "claims_of", "create", "due", "mark"]
+__all__ = ["CLAIM_HOURS", "Claim", "apply_due", "claims_of", "create", "due", "mark",
+           "waiting_accounts"]
 
 CLAIM_HOURS = 48
 PENDING, VERIFIED, EXPIRED, CONFLICT = "pending", "verified", "expired", "conflict"
@@ -96,6 +97,15 @@ def due(conn: Connection, now: datetime) -> list[Claim]:
         elif row.bio and claim.code in row.bio:
             found.append(claim)
     return found
+
+
+def waiting_accounts(conn: Connection, source_id: str, now: datetime) -> list[str]:
+    """The usernames on a source that pending, unexpired claims wait on."""
+    c, t = identity_claims.c, identities.c
+    rows = conn.execute(select(t.username, t.external_id).join(
+        identity_claims, c.identity_id == t.id).where(
+        t.source_id == source_id, c.status == PENDING, c.expires_at > now).distinct())
+    return sorted({r.username or r.external_id for r in rows})
 
 
 def mark(conn: Connection, claim_id: int, status: str, now: datetime) -> None:

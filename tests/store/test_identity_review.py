@@ -14,7 +14,7 @@ from service.model import AuthorRecord, ContributionKind, ContributionRecord
 from service.store import audit as store_audit
 from service.store import erasure as store_erasure
 from service.store import suggestions as store_suggestions
-from service.store.contributions import SourceInfo, store_batch
+from service.store.contributions import store_batch
 from service.store.people import (
     add_manual_link,
     block_between,
@@ -23,17 +23,14 @@ from service.store.people import (
     resolve_people,
 )
 from service.store.schema import identity_suggestions
-from service.store.sync import register_source
 from tests.records import record
-
-BLOG = SourceInfo("blog", "internal")
-FORUM = SourceInfo("forum", "external")
+from tests.store.test_people import BLOG, FORUM
+from tests.store.test_people import _setup as _sources
 
 
 def _setup(engine: Engine) -> None:
+    _sources(engine)
     with engine.begin() as conn:
-        register_source(conn, {"id": "blog", "kind": "push", "audience": "internal"})
-        register_source(conn, {"id": "forum", "kind": "push", "audience": "external"})
         store_batch(conn, BLOG, [record("b1", "rvega", name="Rosa Vega",
                                         email="rosa@corp.example")])
         store_batch(conn, FORUM, [record("f1", "RosaV", name="Rosa Vega")])

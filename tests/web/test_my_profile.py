@@ -187,3 +187,41 @@ def test_signed_in_in_the_browser_my_profile_is_axe_clean(browser: Any, site: Si
     violations = audit(page, axe_script)
     assert violations == [], describe(violations)
     context.close()
+
+
+def test_a_claim_is_verified_from_the_local_discourse_forum_on_check_now(
+        tmp_path: Path) -> None:
+    """The forum's own profile page (/u/<name>.json) holds the code: "Check now" syncs
+    the Discourse source, the connector reads the profiles claims wait on, and the
+    account is linked."""
+    from service.connectors import build_connector
+    from tests.connectors.discourse_server import DiscourseServer
+
+    with DiscourseServer() as forum:
+        config = tmp_path / "whoknows.toml"
+        config.write_text(CONFIG.format(db=tmp_path / "whoknows.db") + (
+            f'\n[[sources]]\nid = "community"\nkind = "discourse"\naudience = "external"\n'
+            f'url = "{forum.base}"\n'))
+        services = pipeline.open_services(load_config(config, environ={}), clock=lambda: NOW)
+        pipeline.ingest_pages(services, "blog", [Page([record(
+            "b-1", "priya", kind="blog_post", email=PRIYA, tags=["claims"])], cursor=None)],
+            full_pass=False)
+        pipeline.sync_source(services, "community", lambda s: build_connector(s, None))
+        app = create_app({"SERVICES": dataclasses.replace(services, config=msgspec.structs
+                          .replace(services.config, web_secrets=SECRETS, web=WebConfig(
+                              oidc_metadata_url="http://127.0.0.1:9/none", client_id="x",
+                              session_secret_env="WEB_SESSION_SECRET")))})
+        site = Site("", app, services, [NOW])
+        priya = site.client("sub-priya", PRIYA)
+        token = _claim(priya, "community", "priya.raman")
+        [code] = _codes(priya)
+        [claim_id] = re.findall(r"/me/claims/(\d+)/check",
+                                priya.get("/me").get_data(as_text=True))
+        assert "waiting" in priya.post(f"/me/claims/{claim_id}/check",
+                                       data={"csrf": token}).location
+        forum.profiles["priya.raman"] = {"bio_raw": f"Claims adjuster. {code}"}
+        checked = priya.post(f"/me/claims/{claim_id}/check", data={"csrf": token})
+        assert "done=verified" in checked.location
+        assert forum.count("/u/priya.raman.json") == 2
+        assert site.person("community", "priya.raman") == site.person("blog", "priya")
+        services.engine.dispose()
