@@ -120,6 +120,11 @@ def test_a_code_in_the_profile_text_links_the_account_at_the_next_sync(site: Sit
     assert entry.action == "merge" and entry.actor == "self:sub-priya"
     page = priya.get("/me").get_data(as_text=True)
     assert "forum: pn_forum" in page and "verified" in page
+    # as each audience sees it: the profile inside, the public card and badge outside
+    for link in (f"/people/{person}", f"/v1/embed/{person}", f"/v1/badges/{person}.svg"):
+        assert f'href="{link}"' in page
+    card = priya.get(f"/v1/embed/{person}").get_data(as_text=True)
+    assert "fraud" in card and "b-priya" not in card
 
     # the code works once: bob claiming the same account gets no link from it
     bob = site.client("sub-bob", "bob@corp.example")
