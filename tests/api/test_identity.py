@@ -204,3 +204,20 @@ def test_malformed_review_requests_name_the_field(priya: Api) -> None:
                            headers=_auth(token)).status_code == 404
     assert api.client.post("/v1/identity/audit/999999/undo",
                            headers=_auth(token)).status_code == 404
+
+
+def test_a_rules_merge_can_be_undone_and_stays_undone(priya: Api) -> None:
+    """Dana's blog and forum accounts share a verified e-mail: the rule merged them. An
+    undo splits them for good, through a full rebuild too."""
+    api, admin = priya, _auth(priya.token([ADMIN]))
+    dana = _person(api, "blog", "dana")
+    [merge] = [e for e in api.get("/v1/identity/audit", api.token([ADMIN]),
+                                  person=dana).get_json()["items"] if e["method"] == "email"]
+    assert merge["actor"] == "whoknows" and merge["action"] == "merge"
+    assert api.client.post(f"/v1/identity/audit/{merge['id']}/undo",
+                           headers=admin).status_code == 200
+    pipeline.rebuild(api.services)
+    assert _person(api, "forum", "dana_f") != _person(api, "blog", "dana") == dana
+    history = api.get("/v1/identity/audit", api.token([ADMIN]), person=dana).get_json()
+    assert [(e["action"], e["method"]) for e in history["items"]] == [
+        ("merge", "email"), ("split", "undo")]
