@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import sys
@@ -14,21 +15,25 @@ from typing import Any
 import click
 import msgspec
 
-from service import pipeline
+from service import pipeline, review
 from service.api.scopes import ALL_SCOPES
 from service.config import Config, ConfigError, load_config
 from service.connectors import build_connector
 from service.connectors.base import ConnectorError
 from service.directory import DirectoryError, read_directory_csv
+from service.identity.audit import Cause
+from service.identity.suggestions import AGAINST
 from service.model import Audience, ContributionRecord
 from service.ops.logs import configure_logging
 from service.ops.shutdown import StopOnSignal
 from service.present import print_profile, print_search
 from service.search.base import ExpertQuery, QueryError
+from service.store import audit as store_audit
 from service.store import clients as store_clients
 from service.store import contributions as store_contributions
 from service.store import jobs as store_jobs
 from service.store import people as store_people
+from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
 from service.store.db import missing_sqlite_file
 
@@ -306,25 +311,31 @@ def _account(conn: Any, value: str) -> int:
     return identity
 
 
+_REASON = click.option("--reason", default=None, help="Why (kept in the identity audit log).")
+
+
 @cli.command()
 @click.argument("first")
 @click.argument("second")
+@_REASON
 @click.pass_obj
 @_fail_cleanly
-def link(state: _State, first: str, second: str) -> None:
+def link(state: _State, first: str, second: str, reason: str | None) -> None:
     """Manually link two accounts (SOURCE:ACCOUNT) as one person."""
     services = state.services
     with services.engine.begin() as conn:
-        store_people.add_manual_link(conn, _account(conn, first), _account(conn, second))
-    pipeline.resolve_and_recompute(services, set())
+        ids = (_account(conn, first), _account(conn, second))
+        store_people.add_manual_link(conn, *ids)
+    pipeline.resolve_for(services, Cause(_actor(), "manual", reason, frozenset(ids)))
     click.echo(f"linked {first} and {second}")
 
 
 @cli.command()
 @click.argument("account")
+@_REASON
 @click.pass_obj
 @_fail_cleanly
-def unlink(state: _State, account: str) -> None:
+def unlink(state: _State, account: str, reason: str | None) -> None:
     """Manually split an account (SOURCE:ACCOUNT) off its person, for good."""
     services = state.services
     with services.engine.begin() as conn:
@@ -332,8 +343,138 @@ def unlink(state: _State, account: str) -> None:
         person = store_people.person_of(conn, identity)
         if person is not None:
             store_people.block_link(conn, identity, person)
-    pipeline.resolve_and_recompute(services, set())
+    pipeline.resolve_for(services, Cause(_actor(), "manual", reason, frozenset((identity,))))
     click.echo(f"unlinked {account}")
+
+
+# --- identity review: merge suggestions, the audit log, undo (issue 16) ---
+
+
+def _actor() -> str:
+    """Who acts from the command line, for the identity audit log."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _reviewed(action: Callable[[], review.Outcome]) -> review.Outcome:
+    try:
+        return action()
+    except review.ReviewError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.group()
+def suggestions() -> None:
+    """The review queue of merge suggestions: list, accept, reject."""
+
+
+@suggestions.command("list")
+@click.option("--status", type=click.Choice(store_suggestions.STATUSES), default="open",
+              show_default=True)
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object a line).")
+@click.pass_obj
+@_fail_cleanly
+def suggestions_list(state: _State, status: str, min_confidence: float, limit: int,
+                     as_json: bool) -> None:
+    """Suggested merges, most confident first, with their reasons."""
+    with state.services.engine.connect() as conn:
+        found = store_suggestions.list_suggestions(conn, status, min_confidence, limit)
+    for item in found:
+        sides = [item.first, item.second]
+        if as_json:
+            click.echo(json.dumps({"id": item.id, "confidence": item.confidence,
+                                   "status": item.status, "reasons": item.reasons,
+                                   "people": [{"person_id": s.person_id,
+                                               "display_name": s.display_name,
+                                               "accounts": s.accounts} for s in sides]}))
+            continue
+        click.echo(f"#{item.id}  {item.confidence:.2f}  " + "  <->  ".join(
+            f"{s.display_name} (person {s.person_id}: "
+            + ", ".join(f"{a['source']}:{a['username']}" for a in s.accounts) + ")"
+            for s in sides))
+        for reason in item.reasons:  # + for, - against
+            sign = "-" if reason["code"] in AGAINST else "+"
+            click.echo(f"      {sign} {reason['detail']}")
+    if not found and not as_json:
+        click.echo(f"no {status} suggestions")
+
+
+@suggestions.command("accept")
+@click.argument("suggestion_id", type=int)
+@_REASON
+@click.pass_obj
+@_fail_cleanly
+def suggestions_accept(state: _State, suggestion_id: int, reason: str | None) -> None:
+    """Merge a suggested pair into one person."""
+    outcome = _reviewed(lambda: review.accept(state.services, suggestion_id, _actor(), reason))
+    click.echo(f"accepted #{suggestion_id}: now person {outcome.person_id} "
+               f"(audit entries {', '.join(map(str, outcome.audit_ids))})")
+
+
+@suggestions.command("reject")
+@click.argument("suggestion_id", type=int)
+@_REASON
+@click.pass_obj
+@_fail_cleanly
+def suggestions_reject(state: _State, suggestion_id: int, reason: str | None) -> None:
+    """Keep a suggested pair apart for good (never suggested or merged again)."""
+    outcome = _reviewed(lambda: review.reject(state.services, suggestion_id, _actor(), reason))
+    click.echo(f"rejected #{suggestion_id} (audit entry {outcome.audit_ids[0]})")
+
+
+@cli.command()
+@click.argument("who", required=False)
+@click.option("--format", "as_format", type=click.Choice(["text", "jsonl", "csv"]),
+              default="text", show_default=True, help="jsonl and csv: for export.")
+@click.pass_obj
+@_fail_cleanly
+def audit(state: _State, who: str | None, as_format: str) -> None:
+    """The identity audit log: whole, or of one person (WHO: an e-mail, a person id or
+    SOURCE:ACCOUNT)."""
+    with state.services.engine.connect() as conn:
+        person = _person_id(conn, who) if who else None
+        found = store_audit.entries(conn, person)
+    if as_format == "jsonl":
+        click.echo("".join(store_audit.export_jsonl(found)), nl=False)
+    elif as_format == "csv":
+        click.echo("".join(store_audit.export_csv(found)), nl=False)
+    else:
+        for e in found:
+            groups = " | ".join(f"person {g['person_id'] or 'new'}: "
+                                + ",".join(map(str, g["identities"])) for g in e.after)
+            undoes = f" (undoes #{e.undoes})" if e.undoes else ""
+            why = f" - {e.reason}" if e.reason else ""
+            click.echo(f"#{e.id} {e.at:%Y-%m-%d %H:%M} {e.action} by {e.method}{undoes}, "
+                       f"{e.actor}: {groups}{why}")
+        if not found:
+            click.echo("no identity changes recorded")
+
+
+def _person_id(conn: Any, who: str) -> int:
+    if ":" in who and "@" not in who:
+        person = store_people.person_of(conn, _account(conn, who))
+    else:
+        row = store_people.find_person(conn, who)
+        person = row.id if row is not None else None
+    if person is None:
+        raise click.ClickException(f"nobody known as {who!r}")
+    return int(person)
+
+
+@cli.command()
+@click.argument("entry_id", type=int)
+@_REASON
+@click.pass_obj
+@_fail_cleanly
+def undo(state: _State, entry_id: int, reason: str | None) -> None:
+    """Undo an identity merge (apart again, for good) or split; a new audit entry."""
+    outcome = _reviewed(lambda: review.undo(state.services, entry_id, actor=_actor(),
+                                            reason=reason))
+    click.echo(f"undid #{entry_id} (audit entries {', '.join(map(str, outcome.audit_ids))})")
+
+
+# --- end identity review ---
 
 
 @cli.command()

@@ -212,6 +212,9 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: send the session cookie over HTTPS only (turn off only for plain-http testing)
     secure_cookies: bool = True
     session_minutes: int = 480
+    #: the OIDC subjects (`sub`) who review identity on the page: the merge suggestions,
+    #: a person's identity history, undo (the API's `admin` scope is the other way in)
+    admin_subjects: list[str] = msgspec.field(default_factory=list)
 
 
 # --- organisations, open questions and outbound webhooks (issue 17) ---

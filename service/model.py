@@ -80,6 +80,10 @@ class AuthorRecord:
     url: str | None = None
     #: the organisation the source names for the account (a partner portal's company)
     organisation: str | None = None
+    #: what the account says about itself (profile text, its website): identity
+    #: suggestions read them for the employee they name
+    bio: str | None = None
+    website: str | None = None
 
 
 @dataclass(slots=True)

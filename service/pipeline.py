@@ -22,6 +22,7 @@ from service import insight
 from service.batch import gc_paused
 from service.config import Config, ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
+from service.identity.audit import Cause
 from service.model import ContributionRecord
 from service.organisations import store as organisations_store
 from service.reputation.activity import activity_rows
@@ -32,10 +33,12 @@ from service.reputation.topics import TopicVocabulary, load_vocabulary
 from service.search.cluster import ClusterExpertIndex
 from service.search.result_cache import ResultCache
 from service.search.sqlite import SqliteExpertIndex
+from service.store import claims as store_claims
 from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
 from service.store import people as store_people
 from service.store import profiles as store_profiles
+from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
 from service.store.db import chunks, open_engine
 from service.store.schema import (
@@ -58,7 +61,9 @@ __all__ = [
     "open_services",
     "rebuild",
     "recompute",
+    "read_claimed_profiles",
     "reindex",
+    "resolve_for",
     "resolve_and_recompute",
     "sync_source",
 ]
@@ -216,9 +221,30 @@ def sync_source(
         cursor = store_sync.get_cursor(conn, source_id)
     connector = connector_factory(source)
     pages = connector.pages(cursor)  # type: ignore[attr-defined]
-    return ingest_pages(services, source_id, pages,
-                        full_pass=cursor is None or full_pass_since is not None,
-                        progress=progress, report=report, started=full_pass_since)
+    report = ingest_pages(services, source_id, pages,
+                          full_pass=cursor is None or full_pass_since is not None,
+                          progress=progress, report=report, started=full_pass_since)
+    read_claimed_profiles(services, source_id, connector)
+    return report
+
+
+def read_claimed_profiles(services: Services, source_id: str, connector: object) -> int:
+    """Read the profile text of the accounts that self-claims wait on, from a connector
+    that can (`profiles(usernames)`), store it, and resolve (which verifies a claim whose
+    code is there now). Returns how many profiles were read."""
+    profiles = getattr(connector, "profiles", None)
+    if profiles is None:
+        return 0
+    with services.engine.connect() as conn:
+        wanted = store_claims.waiting_accounts(conn, source_id, services.clock())
+        info = source_info(conn, services.config, source_id) if wanted else None
+    if not wanted or info is None:
+        return 0
+    authors = profiles(wanted)
+    with services.engine.begin() as conn:
+        store_contributions.upsert_identities(conn, info, authors)
+    resolve_and_recompute(services, set())
+    return len(authors)
 
 
 @dataclass
@@ -294,12 +320,32 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
     `resolve=False`; it still resolves when an account has no person yet (one stored by
     a run that was interrupted before resolving).
     """
+    return _resolve_and_recompute(services, touched_identities, resolve, None)[0]
+
+
+def resolve_for(services: Services, cause: Cause) -> list[int]:
+    """Resolve after someone changed the links (a manual link or unlink, an accepted or
+    rejected suggestion, an undo, a claim), crediting `cause` with what changed; recompute
+    whom it touched. Returns the identity audit entries written."""
+    return _resolve_and_recompute(services, set(), True, cause)[1]
+
+
+def _resolve_and_recompute(services: Services, touched_identities: set[int], resolve: bool,
+                           cause: Cause | None) -> tuple[int, list[int]]:
+    audit_ids: list[int] = []
     with services.engine.begin() as conn:
         queued = set(conn.execute(select(recompute_queue.c.identity_id)).scalars())
         people: set[int] = set()
+        if resolve:  # an account's profile text may hold a claim's code now
+            claimed, audit_ids = store_claims.apply_due(conn, services.clock())
+            people |= claimed
         if resolve or store_people.unresolved_exists(conn):
-            people |= store_people.resolve_people(conn).touched_people
+            resolution = store_people.resolve_people(conn, cause)
+            people |= resolution.touched_people
+            audit_ids += resolution.audit_ids
             organisations_store.refresh(conn, services.config.organisations)
+            # the review queue follows the people as they are now
+            store_suggestions.refresh(conn)
         ids = sorted(touched_identities | queued)
         for chunk in chunks(ids, 500):
             rows = conn.execute(select(identity_links.c.person_id).where(
@@ -314,7 +360,7 @@ def resolve_and_recompute(services: Services, touched_identities: set[int],
     if people:  # community insight is read from precomputed tables: refresh them
         insight.refresh_if_due(services.engine, services.settings, services.clock,
                                cheap_only=services.serving)
-    return len(people)
+    return len(people), audit_ids
 
 
 def recompute(services: Services, person_ids: list[int]) -> int:
@@ -381,6 +427,7 @@ def rebuild(services: Services) -> tuple[int, int]:
         with services.engine.begin() as conn:
             store_people.resolve_people(conn)
             organisations_store.refresh(conn, services.config.organisations)
+            store_suggestions.refresh(conn)
         with ThreadPoolExecutor(max_workers=2) as pool:
             indexing = pool.submit(services.index.rebuild)
             with services.engine.connect() as conn:

@@ -63,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.api.contributions import contributions
     from service.api.experts import experts
     from service.api.health import health
+    from service.api.identity import identity
     from service.api.insight import insight
     from service.api.organisations import organisations
     from service.api.people import people
@@ -74,7 +75,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health)
     app.register_blueprint(tokens)
-    for blueprint in (experts, people, topics, insight, contributions, admin, webhooks):
+    for blueprint in (experts, people, topics, insight, contributions, admin, webhooks,
+                      identity):
         app.register_blueprint(blueprint, url_prefix="/v1")
     for blueprint in (organisations, questions, subscriptions):  # issue 17
         app.register_blueprint(blueprint, url_prefix="/v1")

@@ -12,12 +12,13 @@ from service.api.errors import ApiError
 from service.api.internal import internal_only
 from service.api.oauth import current_caller
 from service.api.scopes import ADMIN
+from service.identity.audit import Cause
 from service.jobs.dispatch import submit_sync
 from service.store import jobs as store_jobs
 from service.store import people as store_people
 from service.store import sync as store_sync
 
-__all__ = ["admin"]
+__all__ = ["admin", "admin_only"]
 
 admin = Blueprint("admin", __name__)
 
@@ -28,7 +29,7 @@ def _services() -> pipeline.Services:
 
 #: the `admin` scope, held by a client of the internal audience: admin answers carry
 #: internal sources' names, states and error messages
-_admin_only = internal_only(ADMIN, "admin")
+admin_only = internal_only(ADMIN, "admin")
 
 
 def _time(value: Any) -> str | None:
@@ -36,7 +37,7 @@ def _time(value: Any) -> str | None:
 
 
 @admin.get("/sources")
-@_admin_only
+@admin_only
 def list_sources() -> ResponseReturnValue:
     """Every source with its sync status and error count."""
     with _services().engine.connect() as conn:
@@ -48,7 +49,7 @@ def list_sources() -> ResponseReturnValue:
 
 
 @admin.post("/sources/<source_id>/sync")
-@_admin_only
+@admin_only
 def sync_source(source_id: str) -> ResponseReturnValue:
     """Queue a sync of the source, from its cursor (`?full=true`: from scratch, flagging
     deletions); 202 with the job (the source's queued job, when one is waiting)."""
@@ -67,7 +68,7 @@ def sync_source(source_id: str) -> ResponseReturnValue:
 
 
 @admin.get("/jobs/<job_id>")
-@_admin_only
+@admin_only
 def get_job(job_id: str) -> ResponseReturnValue:
     """A sync job: its state, progress while it runs, and its result."""
     with _services().engine.connect() as conn:
@@ -98,8 +99,12 @@ def _identity(conn: Any, value: Any, field: str) -> int:
     return identity
 
 
+def _text(value: Any) -> str | None:
+    return value[:2000] if isinstance(value, str) else None
+
+
 @admin.post("/people/<int:person_id>/links")
-@_admin_only
+@admin_only
 def link(person_id: int) -> ResponseReturnValue:
     """Manually link an account to this person."""
     body = request.get_json(silent=True)
@@ -112,14 +117,16 @@ def link(person_id: int) -> ResponseReturnValue:
         if not anchor:
             raise ApiError(404, f"no person {person_id}")
         store_people.add_manual_link(conn, anchor[0], identity)
-    pipeline.resolve_and_recompute(services, set())
+    pipeline.resolve_for(services, Cause(f"client:{current_caller().client_id}", "manual",
+                                         _text(body.get("reason")),
+                                         frozenset((anchor[0], identity))))
     with services.engine.connect() as conn:
         person = store_people.person_of(conn, identity)
     return jsonify(person_id=person, identity_id=identity, method="manual"), 201
 
 
 @admin.delete("/people/<int:person_id>/links/<int:identity_id>")
-@_admin_only
+@admin_only
 def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
     """Split an account off this person, for good (never merged back automatically)."""
     services = _services()
@@ -127,12 +134,13 @@ def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
         if store_people.person_of(conn, identity_id) != person_id:
             raise ApiError(404, f"identity {identity_id} is not linked to person {person_id}")
         store_people.block_link(conn, identity_id, person_id)
-    pipeline.resolve_and_recompute(services, set())
+    pipeline.resolve_for(services, Cause(f"client:{current_caller().client_id}", "manual",
+                                         request.args.get("reason"), frozenset((identity_id,))))
     return "", 204
 
 
 @admin.delete("/people/<int:person_id>")
-@_admin_only
+@admin_only
 def erase(person_id: int) -> ResponseReturnValue:
     """Erase the person: identities, contributions, index entries; their accounts and
     e-mails are suppressed so no later sync brings them back."""

@@ -40,7 +40,7 @@ during a full run's walk can shift another out of view, flagged until a run sees
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -213,6 +213,9 @@ class _DiscourseApi:
     def site(self) -> dict[str, Any]:
         return self._get("/site.json")
 
+    def user(self, username: str) -> dict[str, Any]:
+        return self._get(f"/u/{quote(username)}.json")
+
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # A body that is not JSON is retried by the client; a forum that requires login
         # answers HTML every time, and the client's message says so.
@@ -249,6 +252,26 @@ class DiscourseConnector:
             headers.update({"Api-Key": credentials, "Api-Username": self.options.api_username})
         self._api = _DiscourseApi(self.base, self.client, headers)
         self._failed_at = 0
+
+    def profiles(self, usernames: Iterable[str]) -> list[AuthorRecord]:
+        """The accounts' own profile text (`bio_raw`) and website, as author records (the
+        pipeline asks for the accounts a self-claim waits on). An account the forum does
+        not know (404) is left out."""
+        found = []
+        for username in usernames:
+            try:
+                user = self._api.user(username).get("user")
+            except FatalSourceError:
+                continue
+            if not isinstance(user, dict) or not isinstance(user.get("id"), int):
+                continue
+            found.append(AuthorRecord(
+                id=str(user["id"]), username=str(user.get("username") or username),
+                name=str(user.get("name") or "").strip() or None,
+                url=f"{self.base}/u/{quote(str(user.get('username') or username))}",
+                bio=str(user.get("bio_raw") or "") or None,
+                website=str(user.get("website") or "") or None))
+        return found
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         """Yield one page per topic bumped since `cursor`, oldest bump first.

@@ -21,7 +21,7 @@ from service.search.base import ExpertQuery
 from service.store import people as store_people
 from service.store import sync as store_sync
 
-__all__ = ["DEMO_QUERIES", "load_demo"]
+__all__ = ["DEMO_QUERIES", "load_demo", "store_demo"]
 
 DEMO_QUERIES = (
     ("medical insurance claims", Audience.INTERNAL),
@@ -50,19 +50,15 @@ def register_organisations(conn: Connection, config: OrganisationsConfig) -> Non
         org_store.put(conn, org_id, name, [domain], account, config)
 
 
-def load_demo(
-    services: pipeline.Services, end: date, echo: Callable[[str], None] = print,
-    queries: bool = True,
-) -> DemoData:
-    """Generate the demo for the two years ending at `end`, store it through the pipeline
-    (sources, contributions, directory), and print a few who-knows-what answers."""
-    data = generate_demo(datetime.combine(end, time(), tzinfo=UTC))
+def store_demo(services: pipeline.Services, data: DemoData,
+               echo: Callable[[str], None] = print) -> int:
+    """Store generated demo data through the pipeline (sources, directory, contributions),
+    resolve and recompute once after all sources; return the people recomputed."""
     with services.engine.begin() as conn:
         for source in data.sources:
             store_sync.register_source(conn, dict(source))
         store_people.import_directory(conn, directory_entries(data))
         register_organisations(conn, services.config.organisations)
-    loading = datetime.now(UTC)
     touched: set[int] = set()
     for source in data.sources:  # people are recomputed once, after all three sources
         records = data.records[source["id"]]
@@ -73,7 +69,18 @@ def load_demo(
         touched |= report.batch.touched_identities
         echo(f"{source['id']} ({source['audience']}): {report.batch.inserted} new, "
              f"{report.batch.updated} updated, {report.batch.unchanged} unchanged")
-    people = pipeline.resolve_and_recompute(services, touched)
+    return pipeline.resolve_and_recompute(services, touched)
+
+
+def load_demo(
+    services: pipeline.Services, end: date, echo: Callable[[str], None] = print,
+    queries: bool = True,
+) -> DemoData:
+    """Generate the demo for the two years ending at `end`, store it through the pipeline
+    (sources, contributions, directory), and print a few who-knows-what answers."""
+    data = generate_demo(datetime.combine(end, time(), tzinfo=UTC))
+    loading = datetime.now(UTC)
+    people = store_demo(services, data, echo)
     with services.engine.connect() as conn:
         state = insight_store.last_state(conn)
     if state is None or state[0] < loading:  # the pipeline found it not due: complete it

@@ -88,12 +88,13 @@ def upsert_identities(
         # named without an e-mail does not erase the e-mail its post gave.
         wanted[author.id] = author if known is None else AuthorRecord(
             author.id, *(getattr(author, name) or getattr(known, name)
-                         for name in ("username", "name", "email", "url", "organisation")))
+                         for name in ("username", "name", "email", "url", "organisation",
+                                      "bio", "website")))
     ids: dict[str, int] = {}
     changes: list[dict[str, Any]] = []
     t = identities.c
     query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url,
-                   t.organisation)
+                   t.organisation, t.bio, t.website)
     for row in _rows_in(conn, query.where(t.source_id == source.id), t.external_id, wanted):
         ids[row.external_id] = row.id
         new = _identity_values(wanted[row.external_id], source)
@@ -103,6 +104,8 @@ def upsert_identities(
             "email": row.email,
             "profile_url": row.profile_url,
             "organisation": row.organisation,
+            "bio": row.bio,
+            "website": row.website,
         }
         merged = {key: new[key] or old[key] for key in old}
         if merged != old:
@@ -134,6 +137,8 @@ def _identity_values(author: AuthorRecord, source: SourceInfo) -> dict[str, Any]
         "email_verified": bool(email) and source.verified_emails,
         "profile_url": author.url,
         "organisation": (author.organisation or "").strip() or None,
+        "bio": author.bio,
+        "website": author.website,
     }
 
 

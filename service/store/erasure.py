@@ -14,7 +14,9 @@ from service.model import AuthorRecord, normalise_email
 from service.store.schema import (
     contributions,
     identities,
+    identity_claims,
     identity_links,
+    identity_suggestions,
     interactions,
     link_blocks,
     manual_links,
@@ -60,9 +62,11 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
         conn.execute(delete(table).where(table.c.person_id == person_id))
     conn.execute(delete(profile_topics).where(profile_topics.c.person_id == person_id))
     conn.execute(delete(profile_people).where(profile_people.c.person_id == person_id))
-    for table in (link_blocks, manual_links):
+    for table in (link_blocks, manual_links, identity_suggestions):
         conn.execute(delete(table).where(or_(table.c.identity_id.in_(ids),
                                              table.c.other_identity_id.in_(ids))))
+    conn.execute(delete(identity_claims).where(or_(identity_claims.c.identity_id.in_(ids),
+                                                   identity_claims.c.person_id == person_id)))
     conn.execute(delete(recompute_queue).where(recompute_queue.c.identity_id.in_(ids)))
     conn.execute(delete(identity_links).where(identity_links.c.person_id == person_id))
     conn.execute(delete(identities).where(identities.c.id.in_(ids)))

@@ -11,7 +11,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from service.identity import DirectoryEntry, IdentityFacts, Link, ResolvedPerson, resolve
+from service.identity.audit import Cause, changes
 from service.model import normalise_email
+from service.store import audit as store_audit
 from service.store.db import chunks, insert_ignore
 from service.store.schema import (
     directory_accounts,
@@ -28,11 +30,13 @@ from service.store.schema import (
 __all__ = [
     "Resolution",
     "add_manual_link",
+    "block_between",
     "block_link",
     "find_identity",
     "find_person",
     "person_of",
     "import_directory",
+    "person_accounts",
     "person_identities",
     "resolve_people",
     "unresolved_exists",
@@ -45,6 +49,8 @@ class Resolution:
 
     touched_people: set[int]
     removed_people: set[int]
+    #: the identity audit entries the pass wrote
+    audit_ids: list[int]
 
 
 def _load_facts(conn: Connection) -> list[IdentityFacts]:
@@ -70,8 +76,10 @@ def _pairs(conn: Connection, table: Any) -> list[tuple[int, int]]:
     return [(r.identity_id, r.other_identity_id) for r in conn.execute(select(table))]
 
 
-def resolve_people(conn: Connection) -> Resolution:
-    """Run identity resolution over every identity and write the changes.
+def resolve_people(conn: Connection, cause: Cause | None = None) -> Resolution:
+    """Run identity resolution over every identity, write the changes, and an identity
+    audit entry for each merge or split (credited to `cause` where it touches its
+    accounts, to the rules otherwise).
 
     Returns the people whose identities changed (to recompute) and the people removed.
     """
@@ -85,10 +93,13 @@ def resolve_people(conn: Connection) -> Resolution:
     touched: set[int] = set()
     link_rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
+    after: dict[int, int] = {}
+    methods: dict[int, str] = {}
     for person in resolved:
         person_id = _save_person(conn, person, existing)
         for identity_id in person.identity_ids:
             method, detail = person.links[identity_id]
+            after[identity_id], methods[identity_id] = person_id, method
             old = current.get(identity_id)
             if old != Link(person_id, method, detail):
                 link_rows.append({"identity_id": identity_id, "person_id": person_id,
@@ -103,7 +114,11 @@ def resolve_people(conn: Connection) -> Resolution:
         conn.execute(delete(profile_topics).where(profile_topics.c.person_id.in_(removed)))
         conn.execute(delete(profile_people).where(profile_people.c.person_id.in_(removed)))
         conn.execute(delete(people).where(people.c.id.in_(removed)))
-    return Resolution(touched_people=touched - removed, removed_people=removed)
+    before = {identity_id: link.person_id for identity_id, link in current.items()}
+    audit_ids = [store_audit.write(conn, change, now)
+                 for change in changes(before, after, methods, cause)]
+    return Resolution(touched_people=touched - removed, removed_people=removed,
+                      audit_ids=audit_ids)
 
 
 def _save_person(conn: Connection, person: ResolvedPerson, existing: dict[int, Any]) -> int:
@@ -176,6 +191,15 @@ def person_identities(conn: Connection, person_id: int) -> list[int]:
     return [row.identity_id for row in rows]
 
 
+def person_accounts(conn: Connection, person_id: int) -> list[Any]:
+    """The person's accounts (id, source_id, username, display_name, profile_url)."""
+    t = identities.c
+    return list(conn.execute(
+        select(t.id, t.source_id, t.username, t.display_name, t.profile_url)
+        .join(identity_links, identity_links.c.identity_id == t.id)
+        .where(identity_links.c.person_id == person_id).order_by(t.source_id, t.id)))
+
+
 def block_link(conn: Connection, identity_id: int, person_id: int) -> None:
     """Manually unlink an identity from a person; the split is remembered for good."""
     others = [i for i in person_identities(conn, person_id) if i != identity_id]
@@ -188,6 +212,22 @@ def block_link(conn: Connection, identity_id: int, person_id: int) -> None:
         conn.execute(insert_ignore(conn.dialect.name, link_blocks),
                      [{"identity_id": identity_id, "other_identity_id": o, "created_at": now}
                       for o in others])
+
+
+def block_between(conn: Connection, left: Iterable[int], right: Iterable[int]) -> None:
+    """Keep these two sets of accounts apart for good: drop the manual links between
+    them and block every pair (a rejected suggestion, an undone merge)."""
+    left, right = sorted(set(left)), sorted(set(right))
+    if not left or not right:
+        return
+    m = manual_links.c
+    conn.execute(delete(manual_links).where(
+        (m.identity_id.in_(left) & m.other_identity_id.in_(right))
+        | (m.identity_id.in_(right) & m.other_identity_id.in_(left))))
+    now = datetime.now(UTC)
+    conn.execute(insert_ignore(conn.dialect.name, link_blocks),
+                 [{"identity_id": a, "other_identity_id": b, "created_at": now}
+                  for a in left for b in right if a != b])
 
 
 def add_manual_link(conn: Connection, identity_id: int, other_identity_id: int) -> None:

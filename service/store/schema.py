@@ -31,6 +31,10 @@ __all__ = [
     "identity_links",
     "link_blocks",
     "manual_links",
+    "identity_suggestions",
+    "identity_audit",
+    "identity_audit_accounts",
+    "identity_claims",
     "directory_entries",
     "directory_accounts",
     "contributions",
@@ -88,6 +92,9 @@ identities = Table(
     Column("profile_url", Text),
     # the organisation a partner portal names for the account (service/organisations)
     Column("organisation", String(255)),
+    # what the account says about itself on its platform: read by the merge suggestions
+    Column("bio", Text),
+    Column("website", Text),
     UniqueConstraint("source_id", "external_id", name="uq_identity_source_external"),
     Index("ix_identities_email", "email"),
     Index("ix_identities_username", "source_id", "username"),
@@ -131,6 +138,73 @@ manual_links = Table(
     Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
     Column("other_identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A likely-but-uncertain merge for an administrator to review (service/identity/
+# suggestions.py): the pair is the two people's first accounts (identity_id < other).
+# open | accepted | rejected | undone; decided ones stay, so a pair is never suggested again.
+identity_suggestions = Table(
+    "identity_suggestions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity_id", Integer, nullable=False),
+    Column("other_identity_id", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+    UniqueConstraint("identity_id", "other_identity_id", name="uq_identity_suggestion"),
+    Index("ix_identity_suggestions_status", "status", "confidence"),
+)
+
+# The identity audit log, append-only: every merge, split and reject, who, when, why, and
+# the people before and after ([{"person_id", "identities"}]). Undo is a new entry.
+identity_audit = Table(
+    "identity_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("reason", Text),
+    Column("suggestion_id", Integer),
+    Column("undoes", Integer),
+    Column("before", JSON, nullable=False),
+    Column("after", JSON, nullable=False),
+)
+
+# Which accounts an audit entry is about: a person's history is the entries of their
+# accounts (no foreign key: the history outlives a split, ids are never reused).
+identity_audit_accounts = Table(
+    "identity_audit_accounts",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("identity_audit.id"), primary_key=True),
+    Column("identity_id", Integer, primary_key=True),
+    Index("ix_identity_audit_accounts_identity", "identity_id"),
+)
+
+# A person's claim of an account ("forum user awonder is me"): verified when the code
+# shows up in the account's profile text (read by a sync) before it expires.
+# pending | verified | expired | conflict (another person claimed it: the review queue)
+identity_claims = Table(
+    "identity_claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", Integer, nullable=False),
+    Column("identity_id", Integer, nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    UniqueConstraint("code", name="uq_identity_claim_code"),
+    Index("ix_identity_claims_status", "status", "identity_id"),
 )
 
 directory_entries = Table(

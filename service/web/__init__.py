@@ -19,4 +19,6 @@ def init_web(app: Flask, services: pipeline.Services) -> None:
     from service.web import customers  # noqa: F401 - its pages join the blueprint
 
     init_auth(app, services.config.web, services.config.web_secrets)
+    from service.web import me, review  # noqa: F401 - routes on `web`: review, my profile
+
     app.register_blueprint(web)

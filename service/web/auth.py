@@ -26,7 +26,7 @@ from flask.typing import ResponseReturnValue
 
 from service.config import ConfigError, WebConfig
 
-__all__ = ["current_user", "init_auth", "signin", "signin_required"]
+__all__ = ["current_user", "init_auth", "is_admin", "signin", "signin_required"]
 
 signin = Blueprint("signin", __name__, template_folder="templates")
 _OAUTH = "whoknows_web_oauth"
@@ -63,8 +63,17 @@ def _client() -> Any:
 
 
 def current_user() -> dict[str, str] | None:
-    """The signed-in user ({"sub", "name"}), or None (also in open demo mode)."""
+    """The signed-in user ({"sub", "name"}, and "email" when the provider verified one),
+    or None (also in open demo mode)."""
     return session.get(_USER) if _client() is not None else None
+
+
+def is_admin() -> bool:
+    """Whether the signed-in user reviews identity (`web.admin_subjects`); never in open
+    demo mode, where nobody is signed in."""
+    user = current_user()
+    subjects = current_app.extensions["whoknows"].config.web.admin_subjects
+    return user is not None and bool(user["sub"]) and user["sub"] in subjects
 
 
 def signin_required() -> ResponseReturnValue | None:
@@ -105,9 +114,10 @@ def callback() -> ResponseReturnValue:
     session.permanent = True
     session[_USER] = {"sub": str(claims.get("sub", "")),
                       "name": str(claims.get("name") or claims.get("preferred_username")
-                                  or claims.get("email") or claims.get("sub", "")),
-                      # who they are in the store: their questions to answer (/questions)
-                      "email": str(claims.get("email") or "")}
+                                  or claims.get("email") or claims.get("sub", ""))}
+    if claims.get("email") and claims.get("email_verified") is not False:
+        # "my profile" finds the person by their directory e-mail
+        session[_USER]["email"] = str(claims["email"])
     return redirect(back)
 
 

@@ -32,7 +32,11 @@ QUERY = {"q": MARKER, "email": "dana@corp.example", "topic": TOPIC, "since": "20
          "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false",
          # organisations, open questions, webhook deliveries
          "crm_account_id": "CRM-1", "domain": "customer.example", "organisation": "customer",
-         "suggested_for": 1, "status": "pending"}
+         "suggested_for": 1, "status": "pending",
+         # the identity review's (issue 16)
+         "min_confidence": 0, "after": 1, "person": 1, "format": "json", "reason": "matrix"}
+#: where one name means different things: the identity suggestions' `status` is a review state
+PATH_QUERY = {"/v1/identity/suggestions": {"status": "open"}}
 LEFT_OUT = {"cursor", "source"}
 
 
@@ -68,7 +72,8 @@ def _call(api: Api, token: str | None, path: str, method: str, query: list[str],
           values: dict[str, Any], cursor: str | None = None) -> Any:
     url = path.format(**values)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    params = {name: QUERY[name] for name in query if name not in LEFT_OUT}
+    given = QUERY | PATH_QUERY.get(path, {})
+    params = {name: given[name] for name in query if name not in LEFT_OUT}
     if cursor:
         params["cursor"] = cursor
     body = {"source": "portal", "records": [{"id": MARKER}],
@@ -103,7 +108,8 @@ def values(api: Api) -> dict[str, Any]:
                           f"HTTP 500 from https://intranet.example/{MARKER}")
     return {"person_id": 99999, "identity_id": identity, "source_id": "forum",
             "real_person": person, "topic": TOPIC, "job_id": job.id,
-            "organisation_id": "customer-example", "webhook_id": 1}
+            "organisation_id": "customer-example", "webhook_id": 1, "suggestion_id": 1,
+            "entry_id": 1}
 
 
 def test_every_operation_is_protected_and_documented() -> None:

@@ -9,6 +9,8 @@ It loads tests/fixtures/discourse (responses in Discourse's own format: `latest.
                                 the ids of all of them
     GET /t/<id>/posts.json      the posts named by `post_ids[]`
     GET /site.json              the categories
+    GET /u/<username>.json      a member's public profile (`profiles` sets its bio_raw and
+                                website; id, username and name come from their posts)
 
 With `api_key` set, a request without the matching `Api-Key` and `Api-Username` headers
 gets Discourse's 403. The viewer is staff (`staff_view`): whispers and soft-deleted posts
@@ -36,7 +38,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -46,6 +48,7 @@ from tests.connectors.localserver import Handler, LocalServer
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
 _TOPIC = re.compile(r"^/t/(\d+)\.json$")
 _POSTS = re.compile(r"^/t/(\d+)/posts\.json$")
+_USER = re.compile(r"^/u/([^/]+)\.json$")
 _NOT_FOUND = {
     "errors": ["The requested URL or resource could not be found."],
     "error_type": "not_found",
@@ -106,6 +109,8 @@ class DiscourseServer(LocalServer):
             for tid in self.items
         }
         self.site = json.loads((FIXTURES / "site.json").read_text("utf-8"))
+        #: username -> {"bio_raw": ..., "website": ...}: what a member wrote on their profile
+        self.profiles: dict[str, dict[str, str]] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
@@ -283,7 +288,24 @@ class DiscourseServer(LocalServer):
             wanted = {int(v) for v in query.get("post_ids[]", [])}
             posts = [p for p in self._visible(copy.deepcopy(topic)) if p["id"] in wanted]
             return 200, {"post_stream": {"posts": posts}, "id": topic["id"]}
+        if match := _USER.match(path):
+            user = self._user(unquote(match.group(1)))
+            return (200, {"user_badges": [], "user": user}) if user else (404, _NOT_FOUND)
         return 404, _NOT_FOUND
+
+    def _user(self, username: str) -> dict[str, Any] | None:
+        """A member as /u/<username>.json shows them (the fields the profile page has)."""
+        post = next((p for t in self.topics.values() for p in t["post_stream"]["posts"]
+                     if p.get("username") == username), None)
+        if post is None:
+            return None
+        written = self.profiles.get(username, {})
+        bio = written.get("bio_raw", "")
+        return {"id": post["user_id"], "username": username, "name": post.get("name"),
+                "avatar_template": post.get("avatar_template"), "bio_raw": bio,
+                "bio_cooked": f"<p>{bio}</p>" if bio else "", "bio_excerpt": bio[:300],
+                "website": written.get("website"), "website_name": written.get("website"),
+                "created_at": post.get("created_at"), "trust_level": post.get("trust_level", 1)}
 
     def _visible(self, topic: dict[str, Any]) -> list[dict[str, Any]]:
         posts = topic["post_stream"]["posts"]

@@ -485,3 +485,16 @@ def test_sync_through_faults_ends_with_the_store_of_a_clean_sync(
     assert forum.count("/t/223/posts.json") == 2  # timed out once, then answered
     assert forum.count("/t/219.json") == 2  # cut short once, then whole
     assert snapshot(faulty) == snapshot(clean)
+
+
+def test_profiles_read_a_members_own_text_for_self_claims(forum: DiscourseServer) -> None:
+    """The profile text a self-claim's code is put in (issue 16): the same account id as
+    the member's posts, its bio and website; an unknown member is left out."""
+    forum.profiles["priya.raman"] = {"bio_raw": "Claims. whoknows-ABCDEFGHJK",
+                                     "website": "https://priya.example"}
+    by_posts = {r.author.username: r.author.id
+                for r in records(list(connector(forum).pages(None))).values()}
+    [found] = connector(forum).profiles(["priya.raman", "nobody-here"])
+    assert found.id == by_posts["priya.raman"] and found.username == "priya.raman"
+    assert found.bio == "Claims. whoknows-ABCDEFGHJK" and found.website == "https://priya.example"
+    assert forum.count("/u/nobody-here.json") == 1

@@ -135,7 +135,18 @@ server.listen(port, '127.0.0.1', () => {
     jwks: { keys: [signingJwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
     // API scopes are also listed here so that a client's `scope` allow-list validates.
-    scopes: ['openid', 'offline_access', ...apiScopes],
+    scopes: ['openid', 'offline_access', 'email', ...apiScopes],
+    // A signed-in user's e-mail: the login name when it is one (`priya@corp.example`),
+    // verified, in the ID token when the `email` scope is asked for (the intranet page
+    // finds the person by their directory e-mail).
+    findAccount(ctx, id) {
+      return {
+        accountId: id,
+        claims: () => (id.includes('@') ? { sub: id, email: id, email_verified: true } : { sub: id }),
+      };
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    conformIdTokenClaims: false,
     extraClientMetadata: {
       properties: ['roles', 'audience_group'],
       validator(ctx, key, value) {
