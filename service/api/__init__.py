@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort
+from flask import Flask, abort, current_app
 
 from service import ops, pipeline
 from service.api import errors
@@ -13,7 +13,7 @@ from service.api.limits import init_limits
 from service.api.oauth import init_oauth
 from service.config import load_config
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "current_services", "services_of"]
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger one names nothing
 
@@ -94,3 +94,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 def services_of(app: Flask) -> pipeline.Services:
     """The pipeline services the app was created with."""
     return app.extensions["whoknows"]  # type: ignore[no-any-return]
+
+
+def current_services() -> pipeline.Services:
+    """The pipeline services of the app handling the current request."""
+    return services_of(current_app)  # type: ignore[arg-type]

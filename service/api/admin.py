@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from service import pipeline
+from service.api import current_services
 from service.api.errors import ApiError
 from service.api.internal import internal_only
 from service.api.oauth import current_caller
@@ -23,10 +24,6 @@ __all__ = ["admin", "admin_only"]
 admin = Blueprint("admin", __name__)
 
 
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
-
-
 #: the `admin` scope, held by a client of the internal audience: admin answers carry
 #: internal sources' names, states and error messages
 admin_only = internal_only(ADMIN, "admin")
@@ -40,7 +37,7 @@ def _time(value: Any) -> str | None:
 @admin_only
 def list_sources() -> ResponseReturnValue:
     """Every source with its sync status and error count."""
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         items = [{"id": s.id, "kind": s.kind, "audience": s.audience, "name": s.name,
                   "contributions": s.contributions, "last_run_at": _time(s.last_run_at),
                   "last_success_at": _time(s.last_success_at), "last_error": s.last_error,
@@ -53,7 +50,7 @@ def list_sources() -> ResponseReturnValue:
 def sync_source(source_id: str) -> ResponseReturnValue:
     """Queue a sync of the source, from its cursor (`?full=true`: from scratch, flagging
     deletions); 202 with the job (the source's queued job, when one is waiting)."""
-    services = _services()
+    services = current_services()
     source = services.config.source(source_id)
     if source is None:
         raise ApiError(404, f"no configured source {source_id!r}")
@@ -71,7 +68,7 @@ def sync_source(source_id: str) -> ResponseReturnValue:
 @admin_only
 def get_job(job_id: str) -> ResponseReturnValue:
     """A sync job: its state, progress while it runs, and its result."""
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         job = store_jobs.get_job(conn, job_id) if len(job_id) <= 32 else None
     if job is None:
         raise ApiError(404, f"no job {job_id!r}")
@@ -110,7 +107,7 @@ def link(person_id: int) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         body = {}
-    services = _services()
+    services = current_services()
     with services.engine.begin() as conn:
         identity = _identity(conn, body.get("identity"), "identity")
         anchor = store_people.person_identities(conn, person_id)
@@ -129,7 +126,7 @@ def link(person_id: int) -> ResponseReturnValue:
 @admin_only
 def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
     """Split an account off this person, for good (never merged back automatically)."""
-    services = _services()
+    services = current_services()
     with services.engine.begin() as conn:
         if store_people.person_of(conn, identity_id) != person_id:
             raise ApiError(404, f"identity {identity_id} is not linked to person {person_id}")
@@ -144,6 +141,6 @@ def unlink(person_id: int, identity_id: int) -> ResponseReturnValue:
 def erase(person_id: int) -> ResponseReturnValue:
     """Erase the person: identities, contributions, index entries; their accounts and
     e-mails are suppressed so no later sync brings them back."""
-    if not pipeline.erase_person(_services(), person_id):
+    if not pipeline.erase_person(current_services(), person_id):
         raise ApiError(404, f"no person {person_id}")
     return "", 204

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service import pipeline, review
+from service import review
+from service.api import current_services
 from service.api.admin import admin_only
 from service.api.errors import ApiError
 from service.api.experts import load_query
@@ -20,10 +21,6 @@ from service.store import suggestions as store_suggestions
 __all__ = ["identity"]
 
 identity = Blueprint("identity", __name__)
-
-
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
 class SuggestionsQuery(Schema):
@@ -82,7 +79,7 @@ def _suggestion(found: store_suggestions.Suggestion) -> dict[str, Any]:
 def list_suggestions() -> ResponseReturnValue:
     """The review queue: suggested merges, most confident first, each with its reasons."""
     params = load_query(SuggestionsQuery())
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         found = store_suggestions.list_suggestions(
             conn, params["status"], params["min_confidence"], params["limit"] + 1,
             params["after"])
@@ -95,7 +92,7 @@ def _run(action: Callable[..., review.Outcome], key: int) -> review.Outcome:
     """Run a review action for the caller; its errors are a 404 or a 409."""
     reason = _reason()
     try:
-        return action(_services(), key, _actor(), reason)
+        return action(current_services(), key, _actor(), reason)
     except review.NotFound as exc:
         raise ApiError(404, str(exc)) from exc
     except review.Conflict as exc:
@@ -104,7 +101,7 @@ def _run(action: Callable[..., review.Outcome], key: int) -> review.Outcome:
 
 def _decide(action: Callable[..., review.Outcome], suggestion_id: int) -> ResponseReturnValue:
     outcome = _run(action, suggestion_id)
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         found = store_suggestions.get(conn, suggestion_id)
     assert found is not None
     return jsonify(suggestion=_suggestion(found), person_id=outcome.person_id,
@@ -131,7 +128,7 @@ def audit() -> ResponseReturnValue:
     """The identity audit log (whole, or one person's), oldest first; JSON, JSON lines or
     CSV for export."""
     params = load_query(AuditQuery())
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         found = store_audit.entries(conn, params["person"], params["after"],
                                     params["limit"] + 1)
     page = found[:params["limit"]]

@@ -8,12 +8,12 @@ internal contribution, no interaction from an internal source and no opted-out p
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
+from service.api import current_services
 from service.api.errors import ApiError
 from service.api.experts import Cursor, load_query, next_cursor
 from service.api.oauth import require_oauth
@@ -51,13 +51,9 @@ class GroupSchema(Schema):
     size = fields.Integer(load_default=8, validate=validate.Range(min=2, max=30))
 
 
-def _services() -> Any:
-    return current_app.extensions["whoknows"]
-
-
 def _topic(value: str) -> str:
     """The topic a path or query names, normalised as contributions' topics are."""
-    return _services().vocabulary.normalise(value) or ""
+    return current_services().vocabulary.normalise(value) or ""
 
 
 @insight.get("/topics/trending")
@@ -65,7 +61,7 @@ def _topic(value: str) -> str:
 def trending() -> ResponseReturnValue:
     """Topics in a burst now or lately, strongest first."""
     params = load_query(TrendingSchema())
-    services = _services()
+    services = current_services()
     with services.engine.connect() as conn:
         items = insight_queries.trending(conn, view_scope(), services.clock().date(),
                                          params["weeks"], params["limit"])
@@ -77,7 +73,7 @@ def trending() -> ResponseReturnValue:
 def activity(topic: str) -> ResponseReturnValue:
     """A topic's weekly contributions and participants, by audience, with its bursts."""
     params = load_query(ActivitySchema())
-    services = _services()
+    services = current_services()
     with services.engine.connect() as conn:
         found = insight_queries.activity(conn, view_scope(), _topic(topic),
                                          services.clock().date(), params["weeks"])
@@ -91,7 +87,7 @@ def activity(topic: str) -> ResponseReturnValue:
 def group(topic: str) -> ResponseReturnValue:
     """A group to convene on the topic, across communities, with a reason for each."""
     params = load_query(GroupSchema())
-    services = _services()
+    services = current_services()
     name = _topic(topic)
     with services.engine.connect() as conn:
         candidates = insight_queries.group_candidates(conn, view_scope(), name,
@@ -109,7 +105,7 @@ def graph() -> ResponseReturnValue:
     params = load_query(GraphSchema())
     since = params["since"]
     offset = params["cursor"]
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         page = insight_queries.graph_page(
             conn, view_scope(), _topic(params["topic"]),
             datetime.combine(since, time(), UTC) if since else None, params["limit"], offset)
@@ -123,7 +119,7 @@ def graph() -> ResponseReturnValue:
 def connections(person_id: int) -> ResponseReturnValue:
     """Who the person works with most, inside and outside their communities."""
     params = load_query(ConnectionsSchema())
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         visible_summary(conn, person_id)  # a person this client may not see is a 404
         items = insight_queries.connections(conn, view_scope(), person_id, params["limit"])
     return jsonify(person_id=person_id, items=items)

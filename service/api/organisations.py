@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from service import pipeline
+from service.api import current_services
 from service.api.errors import ApiError
 from service.api.experts import Cursor, load_query, next_cursor
 from service.api.internal import internal_only, load_body
@@ -25,10 +25,6 @@ organisations = Blueprint("organisations", __name__)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _read = internal_only(PROFILES_READ, "organisations")
-
-
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
 class ListSchema(Schema):
@@ -81,7 +77,7 @@ def _found(conn: Any, org_id: str) -> org_store.Organisation:
 def list_organisations() -> ResponseReturnValue:
     """Organisations by name; `q` searches names, ids and domains."""
     params = load_query(ListSchema())
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         items, total = org_store.list_organisations(
             conn, params["q"], params["crm_account_id"], params["domain"], params["limit"],
             params["cursor"])
@@ -93,7 +89,7 @@ def list_organisations() -> ResponseReturnValue:
 @organisations.get("/organisations/<org_id>")
 @_read
 def get_organisation(org_id: str) -> ResponseReturnValue:
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         return jsonify(_found(conn, _org_id(org_id)).as_json())
 
 
@@ -103,7 +99,7 @@ def put_organisation(org_id: str) -> ResponseReturnValue:
     """Create or replace a registered organisation: name, domains, CRM account id."""
     _org_id(org_id)
     body = load_body(PutSchema())
-    services = _services()
+    services = current_services()
     try:
         with services.engine.begin() as conn:
             found, created = org_store.put(conn, org_id, body["name"].strip(), body["domains"],
@@ -119,7 +115,7 @@ def put_organisation(org_id: str) -> ResponseReturnValue:
 def organisation_connections(org_id: str) -> ResponseReturnValue:
     """The employees connected to the organisation's people, strongest first."""
     params = load_query(LimitSchema())
-    services = _services()
+    services = current_services()
     with services.engine.connect() as conn:
         _found(conn, _org_id(org_id))
         items, total = org_connections.connections(
@@ -133,7 +129,7 @@ def organisation_connections(org_id: str) -> ResponseReturnValue:
 def organisation_topics(org_id: str) -> ResponseReturnValue:
     """What the organisation's people write about, with the trend."""
     params = load_query(LimitSchema())
-    services = _services()
+    services = current_services()
     with services.engine.connect() as conn:
         _found(conn, _org_id(org_id))
         items = org_connections.organisation_topics(conn, org_id, services.settings,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from service import pipeline
+from service.api import current_services
 from service.api.errors import ApiError
 from service.api.experts import Cursor, load_query, next_cursor
 from service.api.internal import internal_only, load_body
@@ -25,10 +25,6 @@ __all__ = ["subscriptions"]
 
 subscriptions = Blueprint("subscriptions", __name__)
 _admin = internal_only(ADMIN, "webhooks")
-
-
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
 class SubscribeSchema(Schema):
@@ -56,7 +52,7 @@ class DeliveriesSchema(Schema):
 def subscribe() -> ResponseReturnValue:
     """Subscribe a URL; the answer carries the signing secret, the only time it is shown."""
     body = load_body(SubscribeSchema())
-    services = _services()
+    services = current_services()
     with services.engine.begin() as conn:
         created = outbound.create_subscription(conn, body["url"], body["events"],
                                                body["description"], services.clock())
@@ -66,7 +62,7 @@ def subscribe() -> ResponseReturnValue:
 @subscriptions.get("/webhooks")
 @_admin
 def list_webhooks() -> ResponseReturnValue:
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         return jsonify(items=outbound.list_subscriptions(conn))
 
 
@@ -80,14 +76,14 @@ def _found(conn: Any, webhook_id: int) -> dict[str, Any]:
 @subscriptions.get("/webhooks/<int:webhook_id>")
 @_admin
 def get_webhook(webhook_id: int) -> ResponseReturnValue:
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         return jsonify(_found(conn, webhook_id))
 
 
 @subscriptions.delete("/webhooks/<int:webhook_id>")
 @_admin
 def delete_webhook(webhook_id: int) -> ResponseReturnValue:
-    services = _services()
+    services = current_services()
     with services.engine.begin() as conn:
         if not outbound.delete_subscription(conn, webhook_id, services.clock()):
             raise ApiError(404, f"no webhook subscription {webhook_id}")
@@ -99,7 +95,7 @@ def delete_webhook(webhook_id: int) -> ResponseReturnValue:
 def webhook_deliveries(webhook_id: int) -> ResponseReturnValue:
     """The subscription's deliveries, newest first, with their status."""
     params = load_query(DeliveriesSchema())
-    with _services().engine.connect() as conn:
+    with current_services().engine.connect() as conn:
         _found(conn, webhook_id)
         items, total = outbound.deliveries(conn, webhook_id, params["status"],
                                            params["limit"], params["cursor"])

@@ -15,7 +15,7 @@ Errors, drawn in one place:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -28,8 +28,11 @@ __all__ = [
     "FatalSourceError",
     "Page",
     "RetryExhaustedError",
+    "checked_flags",
+    "known_options",
     "load_cursor",
     "option_error",
+    "whole_number",
 ]
 
 _C = TypeVar("_C")
@@ -81,6 +84,33 @@ class Connector(Protocol):
 def option_error(source: SourceConfig, key: str, problem: str) -> ConfigError:
     """The error for a bad connector option: the source and `options.<key>` named."""
     return ConfigError(f"source {source.id!r}: options.{key}: {problem}")
+
+
+def known_options(source: SourceConfig, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The source's options over `defaults`; raises `ConfigError` naming the first option
+    `defaults` does not know."""
+    unknown = sorted(set(source.options) - set(defaults))
+    if unknown:
+        raise option_error(
+            source, unknown[0], f"unknown option (known: {', '.join(sorted(defaults))})")
+    return {**defaults, **source.options}
+
+
+def whole_number(source: SourceConfig, values: Mapping[str, Any], key: str, low: int,
+                 high: int) -> int:
+    """`values[key]`, an int from `low` to `high`; raises `ConfigError` naming it."""
+    value = values[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise option_error(
+            source, key, f"must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def checked_flags(source: SourceConfig, values: Mapping[str, Any], keys: Iterable[str]) -> None:
+    """Raise `ConfigError` naming the first of `keys` whose value is not true or false."""
+    for key in keys:
+        if not isinstance(values[key], bool):
+            raise option_error(source, key, f"must be true or false, not {values[key]!r}")
 
 
 def load_cursor(

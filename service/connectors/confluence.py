@@ -77,8 +77,11 @@ from service.connectors.base import (
     ConnectorError,
     FatalSourceError,
     Page,
+    checked_flags,
+    known_options,
     load_cursor,
     option_error,
+    whole_number,
 )
 from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
@@ -134,23 +137,14 @@ class _Options:
 
     @classmethod
     def of(cls, source: SourceConfig) -> _Options:
-        unknown = sorted(set(source.options) - set(_DEFAULTS))
-        if unknown:
-            raise option_error(
-                source, unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
-        values = {**_DEFAULTS, **source.options}
-        limit = values["limit"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 250:
-            raise option_error(
-                source, "limit", f"must be a whole number from 1 to 250, not {limit!r}")
+        values = known_options(source, _DEFAULTS)
+        limit = whole_number(source, values, "limit", 1, 250)
         spaces = values["spaces"]
         if not isinstance(spaces, list) or not all(
             isinstance(key, str) and key.strip() for key in spaces
         ):
             raise option_error(source, "spaces", f"must be a list of space keys, not {spaces!r}")
-        for key in ("likes", "emails", "trash"):
-            if not isinstance(values[key], bool):
-                raise option_error(source, key, f"must be true or false, not {values[key]!r}")
+        checked_flags(source, values, ("likes", "emails", "trash"))
         return cls(
             limit,
             tuple(k.strip() for k in spaces),

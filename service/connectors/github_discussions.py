@@ -70,8 +70,10 @@ from service.connectors.base import (
     ConnectorError,
     FatalSourceError,
     Page,
+    known_options,
     load_cursor,
     option_error,
+    whole_number,
 )
 from service.connectors.github import InstallationAuth, app_auth, parse_time, secondary_limit
 from service.connectors.http import HttpClient, credentials_headers
@@ -79,7 +81,9 @@ from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["GitHubDiscussionsConnector"]
 
-OPTIONS = ("repository", "per_page", "app_id", "installation_id")
+#: the options and their defaults (`app_id` and `installation_id`: service/connectors/github.py)
+_DEFAULTS: dict[str, Any] = {"repository": None, "per_page": 25, "app_id": None,
+                             "installation_id": None}
 _NESTED = 50  # comments per discussion, replies per comment, in one query
 _STALLED = 5  # list answers in a row that repeat the last page (a cache) before giving up
 _POSITIVE = frozenset({"THUMBS_UP", "HEART", "HOORAY", "ROCKET"})
@@ -145,17 +149,13 @@ class _Settings:
 def _settings(source: SourceConfig) -> _Settings:
     """Validate `source.options`; raise `ConfigError` naming the key."""
     where = f"source {source.id!r}"
-    for key in sorted(source.options):
-        if key not in OPTIONS:
-            raise option_error(source, key, f"unknown (known: {', '.join(OPTIONS)})")
-    repository = source.options.get("repository")
+    values = known_options(source, _DEFAULTS)
+    repository = values["repository"]
     parts = repository.split("/") if isinstance(repository, str) else []
     if len(parts) != 2 or not all(p.strip() for p in parts):
         raise option_error(source, "repository",
                            'required, as "owner/name" (e.g. "octo-org/octo-repo")')
-    per_page = source.options.get("per_page", 25)
-    if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 100:
-        raise option_error(source, "per_page", "must be 1 to 100")
+    per_page = whole_number(source, values, "per_page", 1, 100)
     if not source.url:
         raise ConfigError(
             f"{where}: url: required (the GraphQL endpoint: https://api.github.com/graphql, "

@@ -56,8 +56,10 @@ from service.connectors.base import (
     ConnectorError,
     FatalSourceError,
     Page,
+    checked_flags,
+    known_options,
     load_cursor,
-    option_error,
+    whole_number,
 )
 from service.connectors.http import HttpClient, credentials_headers
 from service.connectors.rss import html_to_text
@@ -88,18 +90,9 @@ class _Options:
 
     @classmethod
     def of(cls, source: SourceConfig) -> _Options:
-        unknown = sorted(set(source.options) - set(_DEFAULTS))
-        if unknown:
-            raise option_error(
-                source, unknown[0], f"unknown option (known: {', '.join(sorted(_DEFAULTS))})")
-        values = {**_DEFAULTS, **source.options}
-        per_page = values["per_page"]
-        if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 100:
-            raise option_error(
-                source, "per_page", f"must be a whole number from 1 to 100, not {per_page!r}")
-        for key in ("comments", "emails"):
-            if not isinstance(values[key], bool):
-                raise option_error(source, key, f"must be true or false, not {values[key]!r}")
+        values = known_options(source, _DEFAULTS)
+        per_page = whole_number(source, values, "per_page", 1, 100)
+        checked_flags(source, values, ("comments", "emails"))
         return cls(per_page, values["comments"], values["emails"])
 
 

@@ -25,8 +25,10 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from service.config import ConfigError, WebConfig
+from service.store import people as store_people
 
-__all__ = ["current_user", "init_auth", "is_admin", "signin", "signin_required"]
+__all__ = ["current_user", "init_auth", "is_admin", "signed_in_person", "signin",
+           "signin_required"]
 
 signin = Blueprint("signin", __name__, template_folder="templates")
 _OAUTH = "whoknows_web_oauth"
@@ -66,6 +68,16 @@ def current_user() -> dict[str, str] | None:
     """The signed-in user ({"sub", "name"}, and "email" when the provider verified one),
     or None (also in open demo mode)."""
     return session.get(_USER) if _client() is not None else None
+
+
+def signed_in_person() -> Any | None:
+    """The person the signed-in user is, found by the e-mail their provider verified
+    (the directory's); None without sign-in, without an e-mail, or with nobody found."""
+    email = (current_user() or {}).get("email")
+    if not email:
+        return None
+    with current_app.extensions["whoknows"].engine.connect() as conn:
+        return store_people.find_person(conn, email)
 
 
 def is_admin() -> bool:

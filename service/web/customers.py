@@ -3,8 +3,6 @@ and the open questions ("questions you could answer" for a signed-in employee)."
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import render_template
 from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -12,8 +10,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from service.organisations import connections as org_connections
 from service.organisations import store as org_store
 from service.routing.questions import route
-from service.store import people as store_people
-from service.web.auth import current_user
+from service.web.auth import signed_in_person
 from service.web.views import PageError, _form, _services, web
 
 __all__: list[str] = []
@@ -58,15 +55,6 @@ def organisation(org_id: str) -> ResponseReturnValue:
                            total=total, topics=topics, is_company=org_id == company)
 
 
-def _signed_in_person() -> Any | None:
-    user = current_user()
-    email = (user or {}).get("email")
-    if not email:
-        return None
-    with _services().engine.connect() as conn:
-        return store_people.find_person(conn, email)
-
-
 @web.get("/questions")
 def open_questions() -> ResponseReturnValue:
     """Open questions with their suggested answerers; a signed-in employee sees the ones
@@ -76,7 +64,7 @@ def open_questions() -> ResponseReturnValue:
         found = route(conn, services.index, services.config.routing,
                       services.config.organisations.company_id, services.clock(),
                       services.vocabulary)
-    person = _signed_in_person()
+    person = signed_in_person()
     if person is not None:
         found = [q for q in found if any(s.person_id == person.id for s in q.suggested)]
     return render_template("web/questions.html", questions=found, person=person,

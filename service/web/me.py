@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from service import pipeline
@@ -22,9 +22,9 @@ from service.store import claims as store_claims
 from service.store import people as store_people
 from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
-from service.web.auth import current_user
+from service.web.auth import current_user, signed_in_person
 from service.web.review import csrf_token, posted_reason
-from service.web.views import PageError, web
+from service.web.views import PageError, _services, web
 
 __all__: list[str] = []
 
@@ -34,18 +34,13 @@ _DONE = {"claimed": "Claim made: put the code in that account's profile text, th
          "waiting": "The code is not in that profile yet (or the claim expired)."}
 
 
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
-
-
 def _me() -> tuple[dict[str, str], Any]:
     """The signed-in user and their person; a 403 page without sign-in or e-mail, a 404
     page when the directory knows nobody with it."""
     user = current_user()
     if user is None or not user.get("email"):
         raise PageError(403, "My profile needs sign-in with a verified e-mail address.")
-    with _services().engine.connect() as conn:
-        person = store_people.find_person(conn, user["email"])
+    person = signed_in_person()
     if person is None:
         raise PageError(404, "Nobody with contributions has your e-mail address yet.")
     return user, person

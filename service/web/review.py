@@ -9,14 +9,14 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from service import pipeline, review
+from service import review
 from service.store import audit as store_audit
 from service.store import suggestions as store_suggestions
 from service.web.auth import current_user, is_admin
-from service.web.views import PageError, web
+from service.web.views import PageError, _services, web
 
 __all__ = ["csrf_token", "identity_history", "posted_reason"]
 
@@ -25,10 +25,6 @@ _RECENT = 30
 _DONE = {"accepted": "Accepted: the two are one person now.",
          "rejected": "Rejected: the two stay apart for good.",
          "undone": "Undone: a new entry in the log says so."}
-
-
-def _services() -> pipeline.Services:
-    return current_app.extensions["whoknows"]  # type: ignore[no-any-return]
 
 
 def csrf_token() -> str:
