@@ -39,10 +39,12 @@ run: venv
 	@echo "loading the demo company into var/whoknows.db, then serving on http://127.0.0.1:8080"
 	$(BIN)/whoknows demo --serve 8080
 
-# WITH_IMAGE=1: the container image's smoke test too (make test-image, a few minutes cold)
+# WITH_IMAGE=1: the container image's smoke test too (make test-image, a few minutes cold).
+# pytest-xdist runs the suite on every core (-n auto): each worker has its own fixtures,
+# servers on free ports, PostgreSQL schemas and Redis queues, so tests share nothing.
 test: test-venv $(if $(WITH_IMAGE),test-image)
 	scripts/test-prereqs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 image-prereqs:
 	scripts/image-prereqs $(IMAGE_BASE) $(CONTAINERS_CONF_FILE)
