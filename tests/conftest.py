@@ -41,6 +41,11 @@ audience = "external"
 id = "portal"
 kind = "push"
 audience = "partner"
+
+# the tests make webhook passes themselves (routing.events.run_once); the API's embedded
+# thread would make one every 5 s beside them (tests/api/test_routing.py sets it short)
+[webhooks]
+poll_seconds = 3600
 """
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
@@ -56,6 +56,7 @@ def subscribe() -> ResponseReturnValue:
     with services.engine.begin() as conn:
         created = outbound.create_subscription(conn, body["url"], body["events"],
                                                body["description"], services.clock())
+    current_app.extensions["whoknows_jobs"].start()  # the embedded thread delivers
     return jsonify(created), 201
 
 

@@ -22,9 +22,10 @@ def _now() -> datetime:
 
 def open_queue(services: pipeline.Services) -> JobQueue:
     """The configured queue: RQ on `[jobs] redis_url`, else a thread of this process
-    that runs the jobs itself, sweeps what a process that died left and, when a source
-    has a schedule, enqueues its syncs (leading through the store, as `whoknows
-    scheduler` does: several API processes on one store enqueue each slot once)."""
+    that runs the jobs itself, sweeps what a process that died left, when a source has a
+    schedule enqueues its syncs (leading through the store, as `whoknows scheduler`
+    does: several API processes on one store enqueue each slot once) and, once a webhook
+    is subscribed, notices events and delivers them (`WebhookRounds`)."""
     jobs = services.config.jobs
     if jobs.redis_url:
         return RedisQueue(jobs.redis_url, jobs.queue)
@@ -41,19 +42,23 @@ def open_queue(services: pipeline.Services) -> JobQueue:
     def run(job_id: str) -> None:
         run_job(services, thread_queue, job_id, owner, stop=never)
 
+    from service.routing.events import WebhookRounds
+
     scheduled = any(source.schedule for source in services.config.sources)
     planner = Scheduler(services, _Deferred(lambda: thread_queue), owner=owner)
+    webhook_rounds = WebhookRounds(services, owner, services.clock)
 
     def rounds() -> None:
         sweep(services, thread_queue)
         if scheduled:
             planner.tick()
+        webhook_rounds()
 
-    interval = max(1.0, jobs.lease_seconds / 2)
+    interval = min(max(1.0, jobs.lease_seconds / 2), services.config.webhooks.poll_seconds)
     if scheduled:
         interval = min(interval, jobs.scheduler_tick_seconds)
     thread_queue = ThreadQueue(run, rounds, interval)
-    if scheduled:
+    if scheduled or webhook_rounds.subscribed():
         thread_queue.start()
     return thread_queue
 

@@ -34,6 +34,10 @@ class JobQueue(Protocol):
     def deliver(self, job_id: str) -> None:
         """Hand the job to a worker; raise QueueUnavailable."""
 
+    def start(self) -> None:
+        """Begin the rounds this process makes itself, if it makes any (the embedded
+        thread: sweeps, schedules, webhook passes)."""
+
 
 class RedisQueue:
     """RQ's queue `name` on the Redis at `url`."""
@@ -58,6 +62,9 @@ class RedisQueue:
         except redis.RedisError as exc:
             raise QueueUnavailable(f"the job queue is unavailable: {type(exc).__name__}") from exc
 
+    def start(self) -> None:
+        """Nothing: `whoknows worker` and `whoknows scheduler` make the rounds."""
+
 
 class ThreadQueue:
     """The embedded default: a thread of this process runs the delivered jobs one after
@@ -71,6 +78,7 @@ class ThreadQueue:
         self._ids: stdlib_queue.Queue[str] = stdlib_queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def deliver(self, job_id: str) -> None:
         self._ids.put(job_id)
@@ -85,13 +93,21 @@ class ThreadQueue:
                                                 daemon=True)
                 self._thread.start()
 
+    def close(self) -> None:
+        """End the thread after what it is doing (the jobs queued behind stay queued in
+        the store: a sweep of another process delivers them)."""
+        self._closed.set()
+        self._ids.put("")
+
     def _loop(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 job_id = self._ids.get(timeout=self._sweep_seconds)
             except stdlib_queue.Empty:
                 self._guarded(self._sweep)
                 continue
+            if self._closed.is_set():
+                return
             self._guarded(lambda job_id=job_id: self._run(job_id))  # type: ignore[misc]
 
     @staticmethod

@@ -62,14 +62,23 @@ class _Worker(SimpleWorker):
 
 
 def _sweeping(services: pipeline.Services, queue: RedisQueue, done: threading.Event,
-              beat: Any) -> None:
-    interval = max(0.5, services.config.jobs.lease_seconds / 4)
+              beat: Any, owner: str) -> None:
+    """The worker's rounds beside its jobs: the sweep, then a webhook pass when due."""
+    from service.routing.events import WebhookRounds
+
+    webhook_rounds = WebhookRounds(services, owner, services.clock)
+    interval = min(max(0.5, services.config.jobs.lease_seconds / 4),
+                   services.config.webhooks.poll_seconds)
     while not done.wait(interval):
         try:
             sweep(services, queue)
             beat()
         except Exception:  # noqa: BLE001 - the store or Redis is away: next round
             log.warning("job sweep failed", exc_info=True)
+        try:
+            webhook_rounds()
+        except Exception:  # noqa: BLE001 - a receiver or the store is away: next round
+            log.warning("webhook pass failed", exc_info=True)
 
 
 def run_worker(services: pipeline.Services, *, burst: bool = False,
@@ -89,7 +98,7 @@ def run_worker(services: pipeline.Services, *, burst: bool = False,
                      maintenance_interval=60)
     worker.stop = stop
     done = threading.Event()
-    sweeper = threading.Thread(target=_sweeping, args=(services, queue, done, beat),
+    sweeper = threading.Thread(target=_sweeping, args=(services, queue, done, beat, owner),
                                name="whoknows-sweep", daemon=True)
     sweep(services, queue)  # what was left while no worker ran
     beat()

@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 from service.organisations import connections as org_connections
 from service.routing import webhooks
 from service.routing.questions import Suggester, open_questions, question_text
+from service.store import jobs as store_jobs
 from service.store.db import insert_rows
 from service.store.schema import (
     contributions,
@@ -32,7 +34,10 @@ from service.store.schema import (
     routing_questions,
 )
 
-__all__ = ["Scanned", "run_once", "scan"]
+__all__ = ["Scanned", "WebhookRounds", "run_once", "scan"]
+
+#: the store lease (service/store/jobs.py) a process holds while it makes a webhook pass
+WEBHOOKS_LEASE = "webhooks"
 
 #: connections per organisation an organisation.connection_changed event compares
 _CONNECTIONS = 500
@@ -166,3 +171,33 @@ def run_once(services: Any, now: Callable[[], datetime]) -> tuple[Scanned, webho
     return scanned, delivered
 
 
+
+
+class WebhookRounds:
+    """Webhook passes made by a process that is there for other work: the embedded job
+    thread of the API and `whoknows worker`, so that subscribers are told without a
+    separate `whoknows webhooks deliver --loop`. A call makes a pass when a webhook is
+    subscribed, this process made none for `[webhooks] poll_seconds`, and it holds the
+    store's `webhooks` lease for that long: of several API replicas and workers, one
+    scans and delivers per interval. Returns the pass's figures, or None."""
+
+    def __init__(self, services: Any, owner: str, now: Callable[[], datetime]) -> None:
+        self._services, self._owner, self._now = services, owner, now
+        self._last = time.monotonic()  # the first pass a poll interval after start
+
+    def subscribed(self) -> bool:
+        with self._services.engine.connect() as conn:
+            return webhooks.subscribed(conn, webhooks.EVENTS)
+
+    def __call__(self) -> tuple[Scanned, webhooks.Delivered] | None:
+        poll = self._services.config.webhooks.poll_seconds
+        if time.monotonic() - self._last < poll:
+            return None
+        self._last = time.monotonic()
+        if not self.subscribed():
+            return None
+        with self._services.engine.begin() as conn:
+            if not store_jobs.acquire_lease(conn, WEBHOOKS_LEASE, self._owner, None,
+                                            self._now(), poll):
+                return None
+        return run_once(self._services, self._now)

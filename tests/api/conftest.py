@@ -167,6 +167,7 @@ def make_api(api: Api, config_file: Path) -> Iterator[Callable[..., Api]]:
     from tests.conftest import NOW
 
     opened: list[pipeline.Services] = []
+    apps: list[Flask] = []
 
     def make(env: dict[str, str] | None = None, **settings: object) -> Api:
         """`env`: more variables (other sections' settings, e.g. WHOKNOWS_LIMITS_STORAGE)."""
@@ -177,9 +178,12 @@ def make_api(api: Api, config_file: Path) -> Iterator[Callable[..., Api]]:
         opened.append(services)
         app = create_app({"SERVICES": services, "TESTING": True})
         app.test_client_class = ContractClient
+        apps.append(app)
         return Api(app, app.test_client(), services)
 
     yield make
+    for app in apps:  # the embedded job thread, when it started
+        getattr(app.extensions["whoknows_jobs"], "close", lambda: None)()
     for services in opened:
         services.engine.dispose()
 

@@ -15,11 +15,12 @@ from service.api.scopes import ADMIN, EXPERTS_READ
 from service.config import RoutingConfig
 from service.connectors.base import Page
 from service.identity import DirectoryEntry
+from service.routing import webhooks
 from service.routing.events import run_once
 from service.routing.questions import route
 from service.store import people as store_people
 from service.store.schema import people
-from tests.api.conftest import MARKER, Api
+from tests.api.conftest import MARKER, Api, wait_until
 from tests.conftest import NOW
 from tests.records import BASE, record
 from tests.routing.receiver import Receiver
@@ -166,6 +167,30 @@ def test_subscribers_hear_of_open_answered_and_new_connections(
     listed = api.get(f"/v1/webhooks/{subscription}/deliveries", token_for([ADMIN])).get_json()
     assert listed["total"] == 4 and {d["status"] for d in listed["items"]} == {"delivered"}
     assert MARKER not in str(receiver.processed)  # an external question's events
+
+
+def test_the_api_process_itself_tells_subscribers_with_no_deliverer_running(
+        api: Api, make_api: Callable[..., Api], token_for: Callable[..., str],
+        receiver: Receiver) -> None:
+    """The embedded default: no `whoknows webhooks deliver`, no worker; the API's own job
+    thread starts with the first subscription and makes the passes."""
+    served = make_api(env={"WHOKNOWS_WEBHOOKS_POLL_SECONDS": "0.2"})
+    _subscribe(served, receiver, token_for)
+    _ask(served)
+
+    def heard() -> list[dict]:  # type: ignore[type-arg]
+        return [e for e in receiver.processed.values() if e["type"] == "question.open"]
+
+    wait_until(lambda: bool(heard()), "the question.open delivery", timeout=30)
+    assert heard()[0]["data"]["title"] == "Medical insurance claims adjudication rules?"
+    assert all(a.signed for a in receiver.attempts)
+
+    def delivered_all() -> bool:
+        with served.services.engine.connect() as conn:
+            return webhooks.pending_count(conn) == 0
+
+    wait_until(delivered_all, "the outbox to empty", timeout=30)
+    assert len(heard()) == 1  # once, however many passes the thread made since
 
 
 def test_webhook_requests_are_validated_and_internal_only(
