@@ -274,7 +274,7 @@ def sources(state: _State) -> None:
             skipped = (f"skipped items {s.errors} in all runs, the newest "
                        f"{s.last_error_item_at.isoformat(timespec='seconds')}"
                        if s.errors and s.last_error_item_at else "no skipped items")
-            click.echo(f"{s.id:<20} {s.kind:<12} {s.audience:<9} {s.contributions:>8} items  "
+            click.echo(f"{s.id:<20} {s.kind:<18} {s.audience:<9} {s.contributions:>8} items  "
                        f"last success {last}  {skipped}")
             if s.last_error:
                 # A connector's error says what was retried and why the run stopped.

@@ -255,8 +255,12 @@ class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     backoff_seconds: float = 30.0
     max_backoff_seconds: float = 6 * 3600.0
     timeout_seconds: float = 10.0
-    #: seconds between two passes of `whoknows webhooks deliver --loop`
+    #: seconds between two passes (the API's job thread, workers, `deliver --loop`)
     poll_seconds: float = 5.0
+    #: deliver to hosts that resolve to loopback, private, link-local (the cloud metadata
+    #: service) or reserved addresses; off, such a URL is refused at subscription and at
+    #: each delivery, so an admin token cannot aim our requests inside the network
+    allow_private_networks: bool = False
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

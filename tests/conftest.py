@@ -46,6 +46,7 @@ audience = "partner"
 # thread would make one every 5 s beside them (tests/api/test_routing.py sets it short)
 [webhooks]
 poll_seconds = 3600
+allow_private_networks = true  # the receivers listen on 127.0.0.1
 """
 
 

@@ -53,6 +53,12 @@ def subscribe() -> ResponseReturnValue:
     """Subscribe a URL; the answer carries the signing secret, the only time it is shown."""
     body = load_body(SubscribeSchema())
     services = current_services()
+    if not services.config.webhooks.allow_private_networks and (
+            address := outbound.private_address(body["url"])):
+        raise ApiError(400, "the webhook URL is not on a public network", errors={"url": [
+            f"its host resolves to {address}, a loopback, private, link-local or reserved "
+            "address; set [webhooks] allow_private_networks = true to deliver inside your "
+            "network"]})
     with services.engine.begin() as conn:
         created = outbound.create_subscription(conn, body["url"], body["events"],
                                                body["description"], services.clock())

@@ -22,9 +22,12 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
+import ipaddress
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import func, select, update
@@ -36,7 +39,7 @@ from service.store.schema import webhook_outbox, webhook_subscriptions
 
 __all__ = ["EVENTS", "SIGNATURE_HEADER", "Delivered", "backoff", "create_subscription",
            "deliveries", "deliver_due", "delete_subscription", "enqueue", "get_subscription",
-           "list_subscriptions", "sign", "verify"]
+           "list_subscriptions", "private_address", "sign", "verify"]
 
 EVENTS = ("question.open", "question.answered", "organisation.connection_changed")
 SIGNATURE_HEADER = "Whoknows-Signature"
@@ -198,8 +201,28 @@ def _due(engine: Engine, now: datetime, lease: timedelta) -> list[Any]:
     return won
 
 
-def _send(session: requests.Session, row: Any, now: datetime, timeout: float
+def private_address(url: str) -> str | None:
+    """An address `url`'s host resolves to that is not on the public internet (loopback,
+    private, link-local, reserved), or None; None too when it does not resolve now (the
+    delivery then fails and is retried, and is checked again)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            return str(ip)
+    return None
+
+
+def _send(session: requests.Session, row: Any, now: datetime, config: WebhooksConfig
           ) -> tuple[int | None, str | None]:
+    if not config.allow_private_networks and (address := private_address(row.url)):
+        return None, (f"refused: the host resolves to {address}, not a public address "
+                      "([webhooks] allow_private_networks)")
+    timeout = config.timeout_seconds
     headers = {"Content-Type": "application/json", "User-Agent": "whoknows-webhooks/1",
                SIGNATURE_HEADER: sign(row.secret, int(now.timestamp()), row.body),
                "Whoknows-Event": row.event, "Whoknows-Delivery": str(row.id),
@@ -223,7 +246,7 @@ def deliver_due(engine: Engine, config: WebhooksConfig, now: datetime,
     rows = _due(engine, now, lease)
     o = webhook_outbox.c
     for row in rows:
-        status, error = _send(session, row, now, config.timeout_seconds)
+        status, error = _send(session, row, now, config)
         attempts = row.attempts + 1
         report.attempted += 1
         values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now,

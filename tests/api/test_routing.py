@@ -193,6 +193,22 @@ def test_the_api_process_itself_tells_subscribers_with_no_deliverer_running(
     assert len(heard()) == 1  # once, however many passes the thread made since
 
 
+def test_a_webhook_url_inside_the_network_is_refused_naming_the_field(
+        make_api: Callable[..., Api], token_for: Callable[..., str]) -> None:
+    strict = make_api(env={"WHOKNOWS_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "false"})
+    admin = {"Authorization": f"Bearer {token_for([ADMIN])}"}
+    for url in ("http://127.0.0.1:8080/hook", "http://169.254.169.254/latest/meta-data/",
+                "http://10.0.0.7/hook", "http://[::1]/hook", "http://localhost:9/"):
+        response = strict.client.post("/v1/webhooks", json={"url": url,
+                                                            "events": ["question.open"]},
+                                      headers=admin)
+        assert response.status_code == 400, url
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert "allow_private_networks" in response.get_json()["errors"]["url"][0]
+    listed = strict.get("/v1/webhooks", token_for([ADMIN])).get_json()
+    assert listed["items"] == []
+
+
 def test_webhook_requests_are_validated_and_internal_only(
         api: Api, token_for: Callable[..., str]) -> None:
     admin = {"Authorization": f"Bearer {token_for([ADMIN])}"}

@@ -19,6 +19,7 @@ from tests.routing.receiver import Receiver
 SOURCES = """
 [webhooks]
 poll_seconds = 0.2
+allow_private_networks = true
 
 [[sources]]
 id = "forum"

@@ -15,7 +15,7 @@ from service.store.db import open_engine
 from tests.routing.receiver import Receiver
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-CONFIG = WebhooksConfig(max_attempts=5, backoff_seconds=30, max_backoff_seconds=3600,
+CONFIG = WebhooksConfig(allow_private_networks=True, max_attempts=5, backoff_seconds=30, max_backoff_seconds=3600,
                         timeout_seconds=5)
 
 
@@ -98,7 +98,7 @@ def test_a_delivery_that_never_succeeds_fails_after_the_last_attempt(
         engine: Engine, receiver: Receiver) -> None:
     subscription = _subscribe(engine, receiver)
     receiver.script = [500] * 10
-    config = WebhooksConfig(max_attempts=3, backoff_seconds=1, max_backoff_seconds=2)
+    config = WebhooksConfig(allow_private_networks=True, max_attempts=3, backoff_seconds=1, max_backoff_seconds=2)
     with engine.begin() as conn:
         webhooks.enqueue(conn, "question.open", {"question": 1}, T0)
     reports = [webhooks.deliver_due(engine, config, T0 + timedelta(seconds=s))
@@ -147,3 +147,22 @@ def test_the_signature_is_stripe_style_and_checks_time_and_body() -> None:
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [webhooks.backoff(n, CONFIG).total_seconds() for n in (1, 2, 3, 10)] == [
         30, 60, 120, 3600]
+
+
+def test_a_url_inside_the_network_is_never_sent_to_unless_allowed(receiver: Receiver) -> None:
+    engine = open_engine("sqlite://")
+    with engine.begin() as conn:  # stored before the rule (or by hand): refused at sending
+        webhooks.create_subscription(conn, receiver.url, ["question.open"], None, T0)
+        webhooks.enqueue(conn, "question.open", {}, T0)
+    strict = WebhooksConfig(max_attempts=1)
+    report = webhooks.deliver_due(engine, strict, T0)
+    assert (report.attempted, report.delivered, report.failed) == (1, 0, 1)
+    assert receiver.attempts == []
+    with engine.connect() as conn:
+        items, _ = webhooks.deliveries(conn, 1, None, 10, 0)
+    assert "127.0.0.1" in items[0]["last_error"] and "refused" in items[0]["last_error"]
+    for url in ("http://127.0.0.1:8080/", "http://localhost/", "http://10.1.2.3/h",
+                "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/",
+                "http://192.168.0.10/", "http://[fd00::1]/"):
+        assert webhooks.private_address(url), url
+    assert webhooks.private_address("https://93.184.215.14/hook") is None
