@@ -6,10 +6,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from marshmallow import Schema, fields, validate
 
 from service import pipeline
 from service.api import current_services
 from service.api.errors import ApiError
+from service.api.experts import Cursor, load_query, next_cursor
 from service.api.internal import internal_only
 from service.api.oauth import current_caller
 from service.api.scopes import ADMIN
@@ -62,6 +64,28 @@ def sync_source(source_id: str) -> ResponseReturnValue:
     job, _ = submit_sync(services, current_app.extensions["whoknows_jobs"], source_id,
                          full == "true", current_caller().client_id)
     return jsonify(job_view(job)), 202, {"Location": f"/v1/jobs/{job.id}"}
+
+
+class JobsQuery(Schema):
+    source = fields.List(fields.String(validate=validate.Length(min=1, max=255)),
+                         load_default=list)
+    state = fields.List(fields.String(validate=validate.OneOf(store_jobs.STATES)),
+                        load_default=list)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(load_default=0)
+
+
+@admin.get("/jobs")
+@admin_only
+def list_jobs() -> ResponseReturnValue:
+    """Sync jobs, newest first: what ran, what runs now, what waits, what failed and why."""
+    params = load_query(JobsQuery(), lists=("source", "state"))
+    with current_services().engine.connect() as conn:
+        found, total = store_jobs.list_jobs(conn, params["source"], params["state"],
+                                            params["limit"], params["cursor"])
+    following = params["cursor"] + len(found)
+    return jsonify(items=[job_view(job) for job in found], total=total,
+                   next_cursor=next_cursor(following, total))
 
 
 @admin.get("/jobs/<job_id>")

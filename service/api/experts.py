@@ -65,9 +65,10 @@ class ExpertsQuerySchema(Schema):
     explain = fields.Boolean(load_default=False)
 
 
-def load_query(schema: Schema) -> dict[str, Any]:
-    """Validate the query string; a bad field is a 400 naming it."""
-    args = {key: request.args.getlist(key) if key == "source" else request.args[key]
+def load_query(schema: Schema, lists: tuple[str, ...] = ("source",)) -> dict[str, Any]:
+    """Validate the query string (`lists`: the parameters that may repeat); a bad field
+    is a 400 naming it."""
+    args = {key: request.args.getlist(key) if key in lists else request.args[key]
             for key in request.args}
     try:
         return schema.load(args)  # type: ignore[no-any-return]
@@ -80,8 +81,17 @@ def load_query(schema: Schema) -> dict[str, Any]:
 
 def _flatten(messages: Any) -> dict[str, list[str]]:
     if isinstance(messages, dict):
-        return {str(k): v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
+        return {str(k): v if isinstance(v, list) else _messages(v)
+                for k, v in messages.items()}
     return {"query": [str(messages)]}
+
+
+def _messages(value: Any) -> list[str]:
+    """The messages of one field, also of a repeated one ({index: [messages]})."""
+    if isinstance(value, dict):
+        return [str(m) for messages in value.values()
+                for m in (messages if isinstance(messages, list) else [messages])]
+    return [str(value)]
 
 
 @experts.get("/experts")

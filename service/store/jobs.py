@@ -104,6 +104,22 @@ def get_job(conn: Connection, job_id: str) -> Job | None:
     return _job(row) if row else None
 
 
+def list_jobs(conn: Connection, sources: list[str], states: list[str], limit: int,
+              offset: int) -> tuple[list[Job], int]:
+    """Jobs, newest first, of these sources and states (all when empty), and how many
+    match."""
+    where = []
+    if sources:
+        where.append(jobs.c.source_id.in_(sources))
+    if states:
+        where.append(jobs.c.state.in_(states))
+    total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar_one()
+    rows = conn.execute(select(jobs).where(*where)
+                        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+                        .limit(limit).offset(offset))
+    return [_job(row) for row in rows], int(total)
+
+
 def pending_job(conn: Connection, source_id: str, full: bool) -> Job | None:
     """The source's queued job that a new request of this kind would repeat: a queued
     full pass covers an incremental one."""

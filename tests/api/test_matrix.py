@@ -32,7 +32,7 @@ QUERY = {"q": MARKER, "email": "dana@corp.example", "topic": TOPIC, "since": "20
          "limit": 20, "weeks": 104, "size": 8, "explain": "true", "full": "false",
          # organisations, open questions, webhook deliveries
          "crm_account_id": "CRM-1", "domain": "customer.example", "organisation": "customer",
-         "suggested_for": 1, "status": "pending",
+         "suggested_for": 1, "status": "pending", "state": "failed",
          # the identity review's (issue 16)
          "min_confidence": 0, "after": 1, "person": 1, "format": "json", "reason": "matrix"}
 #: where one name means different things: the identity suggestions' `status` is a review state

@@ -86,6 +86,7 @@ def test_jobs_answer_admins_of_the_internal_audience_only(
     for audience in ("external", "partner"):
         outsider = setup.admin(client, audience)
         for answer in (client.get(f"/v1/jobs/{job['id']}", headers=outsider),
+                       client.get("/v1/jobs", headers=outsider),
                        client.post("/v1/sources/partner-hub/sync", headers=outsider)):
             assert answer.status_code == 403
             text = answer.get_data(as_text=True)
@@ -104,6 +105,50 @@ def test_malformed_and_unknown_requests_say_what_is_wrong(
     assert client.get("/v1/jobs/" + "0" * 32, headers=headers).status_code == 404
     assert client.get("/v1/jobs/" + "x" * 200, headers=headers).status_code == 404
     assert client.post("/v1/sources/nowhere/sync", headers=headers).status_code == 404
+    for query, field in (("state=lost", "state"), ("limit=0", "limit"), ("limit=x", "limit"),
+                         ("cursor=nope", "cursor")):
+        bad = client.get(f"/v1/jobs?{query}", headers=headers)
+        assert bad.status_code == 400 and bad.content_type == "application/problem+json"
+        assert field in bad.get_json()["errors"], query
+
+
+def test_the_jobs_are_listed_newest_first_by_source_and_state_a_page_at_a_time(
+        portal: CountingPortal, make_setup) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from service.store import jobs as store_jobs
+
+    setup = make_setup(portal_source(portal) + portal_source(portal, "second-hub"))
+    client = setup.app().test_client()
+    headers = setup.admin(client)
+    ran = client.post("/v1/sources/partner-hub/sync", headers=headers).get_json()
+    assert setup.wait_for(ran["id"]).state == "succeeded"
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    with setup.services.engine.begin() as conn:  # earlier runs of another source
+        made = [store_jobs.create_job(conn, "second-hub", i % 2 == 0, "ops",
+                                      start + timedelta(seconds=i)) for i in range(5)]
+        store_jobs.cancel(conn, made[1].id, start, "HTTP 500 from the wiki")
+
+    listed = client.get("/v1/jobs", headers=headers).get_json()
+    assert listed["total"] == 6 and listed["next_cursor"] is None
+    assert [j["id"] for j in listed["items"]] == [j.id for j in reversed(made)] + [ran["id"]]
+    assert listed["items"][-1]["result"]["created"] == ITEMS
+    failed = client.get("/v1/jobs?state=failed", headers=headers).get_json()
+    assert [j["id"] for j in failed["items"]] == [made[1].id]
+    assert failed["items"][0]["error"] == "HTTP 500 from the wiki"
+    both = client.get("/v1/jobs?state=failed&state=succeeded", headers=headers).get_json()
+    assert both["total"] == 2
+    ours = client.get("/v1/jobs?source=partner-hub", headers=headers).get_json()
+    assert [j["id"] for j in ours["items"]] == [ran["id"]]
+    pages, cursor = [], ""
+    while True:
+        page = client.get(f"/v1/jobs?limit=2{cursor}", headers=headers).get_json()
+        pages.append([j["id"] for j in page["items"]])
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert [len(p) for p in pages] == [2, 2, 2]
+    assert sum(pages, []) == [j["id"] for j in listed["items"]]
 
 
 def test_a_scheduled_source_is_synced_by_the_api_process_itself(
