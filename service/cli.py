@@ -152,7 +152,8 @@ def import_stackexchange(state: _State, folder: Path, source_id: str, until: dat
     dump = StackExchangeDump(folder, until=until, site_url=site_url)
     with click.progressbar(length=0, label=source_id, show_pos=True) as bar:
         report = pipeline.ingest_pages(state.services, source_id, dump.pages(), full_pass=False,
-                                       progress=lambda done, _: bar.update(done - bar.pos))
+                                       progress=lambda done, _: bar.update(done - bar.pos),
+                                       bulk=True)
     counts, batch = dump.counts, report.batch
     click.echo(f"{counts.questions} questions, {counts.answers} answers, {counts.comments} "
                f"comments: {batch.inserted} new, {batch.updated} updated, {batch.unchanged} "

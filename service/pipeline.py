@@ -42,6 +42,7 @@ from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
 from service.store.db import chunks, open_engine
 from service.store.schema import (
+    contributions,
     identity_links,
     profile_people,
     profile_topics,
@@ -57,6 +58,7 @@ __all__ = [
     "import_jsonl",
     "erase_person",
     "facts_by_person",
+    "finish_bulk_loads",
     "ingest_pages",
     "open_services",
     "rebuild",
@@ -151,7 +153,7 @@ def ingest_pages(
     services: Services, source_id: str, pages: Iterable[Page], *, full_pass: bool,
     progress: Progress | None = None, recompute_people: bool = True,
     on_page: Callable[[store_contributions.BatchResult], None] | None = None,
-    report: SyncReport | None = None, started: datetime | None = None,
+    report: SyncReport | None = None, started: datetime | None = None, bulk: bool = False,
 ) -> SyncReport:
     """Store pages one transaction each (batch, index, cursor together), then resolve
     identities and recompute the people touched (unless `recompute_people` is False, for
@@ -160,18 +162,26 @@ def ingest_pages(
 
     `report`: the report to fill (one a caller reads while it fills: a job's progress).
     `started`: when the full pass began, when an earlier run began it (a job retried);
-    what it has not seen since is flagged deleted at its end."""
+    what it has not seen since is flagged deleted at its end.
+    `bulk`: load a source that holds nothing yet (a first import) the fast way, on a
+    SQLite store: batches are stored without change detection and their reply and accept
+    links made in one pass at the end (reputation counts them from then on)."""
     report = report if report is not None else SyncReport(source_id)
     # wall time, not the reputation clock: a later pass must see itself as later
     started = started or datetime.now(UTC)
+    finish_bulk_loads(services)  # one a killed run left unfinished
     with services.engine.begin() as conn:
         info = source_info(conn, services.config, source_id)
+        bulk = (bulk and services.engine.dialect.name == "sqlite"
+                and store_contributions.source_is_empty(conn, source_id))
     done = 0
+    accounts: store_contributions.AccountCache | None = {} if bulk else None
     try:
         for page in pages:
             with services.engine.begin() as conn:
-                result = store_contributions.store_batch(conn, info, page.records, started)
-                services.index.update(result.changed_ids, result.deleted_ids, conn)
+                if bulk:
+                    conn.exec_driver_sql("PRAGMA wal_autocheckpoint=20000")
+                result = _store_page(services, conn, info, page.records, started, accounts)
                 for message in page.errors:
                     store_sync.record_error(conn, source_id, message, page.cursor)
                 if page.complete and full_pass:
@@ -195,12 +205,49 @@ def ingest_pages(
                                     store_sync.get_cursor(conn, source_id))
     with services.engine.begin() as conn:
         store_sync.finish_run(conn, source_id, report.failed)
+    finish_bulk_loads(services)
     drain_index(services)  # also what earlier runs left waiting
     if recompute_people:
         report.people_recomputed = resolve_and_recompute(
             services, report.batch.touched_identities,
             resolve=report.batch.identities_changed)
     return report
+
+
+def _store_page(services: Services, conn: Connection, info: store_contributions.SourceInfo,
+                records: list[ContributionRecord], started: datetime,
+                bulk: store_contributions.AccountCache | None
+                ) -> store_contributions.BatchResult:
+    """Store one page in `conn`'s transaction and index it. `bulk`: the accounts a bulk
+    load stored so far (it links at its end: `finish_bulk_loads`), None otherwise."""
+    if bulk is None:
+        result = store_contributions.store_batch(conn, info, records, started)
+        services.index.update(result.changed_ids, result.deleted_ids, conn)
+        return result
+    store_contributions.begin_bulk(conn, info.id, started)
+    fast = store_contributions.store_new_batch(conn, info, records, started, bulk)
+    if fast is None:  # an id seen twice in the load: its batch stores the careful way
+        result = store_contributions.store_batch(conn, info, records, started)
+        services.index.update(result.changed_ids, result.deleted_ids, conn)
+        return result
+    if isinstance(services.index, SqliteExpertIndex):
+        services.index.add(conn, fast.changed_ids)
+    else:
+        services.index.update(fast.changed_ids, [], conn)
+    return fast
+
+
+def finish_bulk_loads(services: Services) -> int:
+    """Finish the bulk loads pending (the one just run, or one a killed run left): link
+    each source's replies and accepts in one pass, one transaction each. Returns how many
+    were finished."""
+    with services.engine.connect() as conn:
+        pending = store_contributions.bulk_pending(conn)
+    for source_id in pending:
+        with services.engine.begin() as conn:
+            store_contributions.link_source(conn, source_id)
+            store_contributions.end_bulk(conn, source_id)
+    return len(pending)
 
 
 def sync_source(
@@ -304,7 +351,7 @@ def import_jsonl(
     """Import canonical records from a JSON Lines file into a source. Idempotent."""
     report = ImportReport()
     sync = ingest_pages(services, source_id, read_jsonl(path, report), full_pass=False,
-                        progress=progress, recompute_people=recompute_people)
+                        progress=progress, recompute_people=recompute_people, bulk=True)
     report.stored = sync.batch
     report.people_recomputed = sync.people_recomputed
     return report
@@ -423,6 +470,7 @@ def rebuild(services: Services) -> tuple[int, int]:
     reads run beside the writes); each is written once it is done. Returns (profile
     rows, indexed documents).
     """
+    finish_bulk_loads(services)
     with gc_paused():
         with services.engine.begin() as conn:
             store_people.resolve_people(conn)

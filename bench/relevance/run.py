@@ -128,7 +128,7 @@ def open_store(workdir: Path, split: SiteSplit, search: str = "") -> pipeline.Se
     services = pipeline.open_services(load_config(config, environ={}),
                                       clock=lambda: split.cutoff)
     pipeline.ingest_pages(services, SOURCE, _pages(split.training), full_pass=False,
-                          recompute_people=False)
+                          recompute_people=False, bulk=True)
     pipeline.rebuild(services)
     return services
 

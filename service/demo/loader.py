@@ -65,7 +65,7 @@ def store_demo(services: pipeline.Services, data: DemoData,
         pages = (Page(records[i:i + pipeline.BATCH_SIZE], cursor=None)
                  for i in range(0, len(records), pipeline.BATCH_SIZE))
         report = pipeline.ingest_pages(services, source["id"], pages, full_pass=False,
-                                       recompute_people=False)
+                                       recompute_people=False, bulk=True)
         touched |= report.batch.touched_identities
         echo(f"{source['id']} ({source['audience']}): {report.batch.inserted} new, "
              f"{report.batch.updated} updated, {report.batch.unchanged} unchanged")

@@ -124,6 +124,23 @@ class SqliteExpertIndex:
                 tuple(chunk),
             )
 
+    def add(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Index contributions stored just now that were never indexed (a bulk load's
+        batch), in `conn`'s transaction: `update` without its deletes, and a range scan
+        when the ids run consecutively (they do in a bulk load)."""
+        if not ids:
+            return
+        generation.bump(conn)
+        low, high = min(ids), max(ids)
+        if high - low + 1 == len(ids):
+            conn.exec_driver_sql(f"{_INSERT_FTS} WHERE id BETWEEN ? AND ? AND NOT deleted",
+                                 (low, high))
+            return
+        for chunk in chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            conn.exec_driver_sql(f"{_INSERT_FTS} WHERE id IN ({marks}) AND NOT deleted",
+                                 tuple(chunk))
+
     def rebuild(self) -> int:
         with self.engine.begin() as conn:
             generation.bump(conn)

@@ -6,20 +6,30 @@ again updates in place and never duplicates.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from service.model import AuthorRecord, ContributionRecord, normalise_email
-from service.store.db import chunks, from_db_time, insert_rows, to_utc
+from service.store.db import chunks, from_db_time, insert_rows, sqlite_time, to_utc
 from service.store.erasure import suppressed_authors
-from service.store.schema import contributions, identities, interactions, recompute_queue
+from service.store.schema import (
+    bulk_loads,
+    contributions,
+    identities,
+    interactions,
+    recompute_queue,
+)
 
-__all__ = ["BatchResult", "SourceInfo", "any_contribution", "flag_unseen_deleted", "store_batch"]
+__all__ = ["AccountCache", "BatchResult", "SourceInfo", "any_contribution", "begin_bulk", "bulk_pending",
+           "end_bulk", "flag_unseen_deleted", "link_source", "source_is_empty",
+           "store_batch", "store_new_batch"]
 
 
 
@@ -76,11 +86,20 @@ def any_contribution(conn: Connection) -> bool:
     return conn.execute(select(contributions.c.id).limit(1)).first() is not None
 
 
+#: external id -> (identity id, its stored values): the accounts a bulk load has stored
+#: so far, so that an account seen again unchanged costs no query
+AccountCache = dict[str, tuple[int, dict[str, Any]]]
+_ACCOUNT_FIELDS = ("username", "display_name", "email", "profile_url", "organisation", "bio",
+                   "website")
+
+
 def upsert_identities(
-    conn: Connection, source: SourceInfo, authors: Iterable[AuthorRecord]
+    conn: Connection, source: SourceInfo, authors: Iterable[AuthorRecord],
+    cache: AccountCache | None = None,
 ) -> tuple[dict[str, int], bool]:
     """Insert new accounts, refresh changed ones; return external id -> identity id, and
-    whether any account was added or changed (identity resolution then has work)."""
+    whether any account was added or changed (identity resolution then has work).
+    `cache`: what earlier batches of the same load stored (read and kept up to date)."""
     wanted: dict[str, AuthorRecord] = {}
     for author in authors:
         known = wanted.get(author.id)
@@ -91,25 +110,26 @@ def upsert_identities(
                          for name in ("username", "name", "email", "url", "organisation",
                                       "bio", "website")))
     ids: dict[str, int] = {}
+    if cache:
+        for key, author in list(wanted.items()):
+            if key in cache:
+                identity_id, old = cache[key]
+                new = _identity_values(author, source)
+                if all(old[name] == (new[name] or old[name]) for name in _ACCOUNT_FIELDS):
+                    ids[key] = identity_id
+                    del wanted[key]
     changes: list[dict[str, Any]] = []
     t = identities.c
-    query = select(t.id, t.external_id, t.username, t.display_name, t.email, t.profile_url,
-                   t.organisation, t.bio, t.website)
+    query = select(t.id, t.external_id, *(t[name] for name in _ACCOUNT_FIELDS))
     for row in _rows_in(conn, query.where(t.source_id == source.id), t.external_id, wanted):
         ids[row.external_id] = row.id
         new = _identity_values(wanted[row.external_id], source)
-        old = {
-            "username": row.username,
-            "display_name": row.display_name,
-            "email": row.email,
-            "profile_url": row.profile_url,
-            "organisation": row.organisation,
-            "bio": row.bio,
-            "website": row.website,
-        }
+        old = {name: getattr(row, name) for name in _ACCOUNT_FIELDS}
         merged = {key: new[key] or old[key] for key in old}
         if merged != old:
             changes.append({"_id": row.id, **merged})
+        if cache is not None:
+            cache[row.external_id] = (row.id, merged)
     if changes:
         conn.execute(
             update(identities).where(t.id == bindparam("_id")),
@@ -125,6 +145,10 @@ def upsert_identities(
         rows = _rows_in(conn, select(t.id, t.external_id).where(t.source_id == source.id),
                         t.external_id, [row["external_id"] for row in missing])
         ids.update({row.external_id: row.id for row in rows})
+        if cache is not None:
+            for row in missing:
+                cache[row["external_id"]] = (ids[row["external_id"]],
+                                             {name: row[name] for name in _ACCOUNT_FIELDS})
     return ids, bool(changes or missing)
 
 
@@ -182,23 +206,12 @@ def store_batch(
 
     Within a batch the last record for an id wins.
     """
-    latest: dict[str, ContributionRecord] = {record.id: record for record in records}
-    gone = suppressed_authors(conn, source.id, [r.author for r in latest.values()]
-                              + [liker for r in latest.values() for liker in r.liked_by])
-    suppressed = [key for key, r in latest.items() if r.author.id in gone]
-    if gone:
-        # erased people: their records are not stored again, their likes not counted
-        latest = {key: replace(r, liked_by=[x for x in r.liked_by if x.id not in gone])
-                  for key, r in latest.items() if r.author.id not in gone}
-    authors = [r.author for r in latest.values()]
-    authors += [liker for r in latest.values() for liker in r.liked_by]
-    identity_ids, accounts_changed = upsert_identities(conn, source, authors)
+    latest, suppressed = _without_erased(conn, source, records)
+    identity_ids, result = _accounts(conn, source, latest, suppressed)
     values = {
         key: _contribution_values(record, identity_ids[record.author.id])
         for key, record in latest.items()
     }
-    result = BatchResult(identities_changed=accounts_changed)
-    result.outcome.update({key: "suppressed" for key in suppressed})
     existing = _existing(conn, source.id, list(values))
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
@@ -235,6 +248,146 @@ def store_batch(
     )
     _collect_changes(conn, source, touched_keys, latest, identity_ids, result)
     return result
+
+
+def _without_erased(conn: Connection, source: SourceInfo,
+                    records: Sequence[ContributionRecord]
+                    ) -> tuple[dict[str, ContributionRecord], list[str]]:
+    """The batch by id (the last record for an id wins) without erased people's records
+    and likes, and the ids left out."""
+    latest: dict[str, ContributionRecord] = {record.id: record for record in records}
+    gone = suppressed_authors(conn, source.id, [r.author for r in latest.values()]
+                              + [liker for r in latest.values() for liker in r.liked_by])
+    suppressed = [key for key, r in latest.items() if r.author.id in gone]
+    if gone:
+        # erased people: their records are not stored again, their likes not counted
+        latest = {key: replace(r, liked_by=[x for x in r.liked_by if x.id not in gone])
+                  for key, r in latest.items() if r.author.id not in gone}
+    return latest, suppressed
+
+
+def _accounts(conn: Connection, source: SourceInfo, latest: dict[str, ContributionRecord],
+              suppressed: list[str], cache: AccountCache | None = None
+              ) -> tuple[dict[str, int], BatchResult]:
+    """Upsert the batch's authors and likers; the result to fill, suppressions noted."""
+    authors = [r.author for r in latest.values()]
+    authors += [liker for r in latest.values() for liker in r.liked_by]
+    identity_ids, accounts_changed = upsert_identities(conn, source, authors, cache)
+    result = BatchResult(identities_changed=accounts_changed)
+    result.outcome.update({key: "suppressed" for key in suppressed})
+    return identity_ids, result
+
+
+# The columns a new contribution is inserted with, in order (store_new_batch).
+_NEW_COLUMNS = (
+    "source_id", "external_id", "audience", "seen_at", "kind", "author_identity_id",
+    "thread_external_id", "parent_external_id", "url", "title", "body", "tags", "created_at",
+    "updated_at", "score", "likes", "accepted", "replies", "deleted",
+)  # fmt: skip
+_INSERT_NEW = (f"INSERT INTO contributions ({', '.join(_NEW_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(_NEW_COLUMNS))})")
+
+
+def store_new_batch(conn: Connection, source: SourceInfo,
+                    records: Sequence[ContributionRecord], seen_at: datetime | None = None,
+                    cache: AccountCache | None = None) -> BatchResult | None:
+    """Store a batch none of whose contributions is stored yet, the fast way (SQLite, a
+    bulk load: see `begin_bulk`): no change detection, rows straight to the driver, reply
+    and accept links left to the load's end (`link_source`). Returns None,
+    storing nothing, when one of the batch's ids is stored already: `store_batch` it.
+    `cache`: the accounts earlier batches of the load stored (see `upsert_identities`)."""
+    c = contributions.c
+    wanted = {record.id for record in records}
+    if _rows_in(conn, select(c.id).where(c.source_id == source.id), c.external_id, wanted):
+        return None
+    latest, suppressed = _without_erased(conn, source, records)
+    identity_ids, result = _accounts(conn, source, latest, suppressed, cache)
+    seen = sqlite_time(seen_at)
+    # a rowid table numbers new rows from its largest rowid up, and this transaction
+    # holds the write lock: the batch's ids are the next len(rows) numbers, in order
+    first = int(conn.execute(select(func.max(c.id))).scalar() or 0) + 1
+    rows = []
+    for key, record in latest.items():
+        created = sqlite_time(to_utc(record.created))
+        parent = record.parent
+        if parent is None and record.thread and record.thread != record.id:
+            parent = record.thread
+        rows.append((source.id, key, source.audience, seen, str(record.kind),
+                     identity_ids[record.author.id], record.thread or record.id, parent,
+                     record.url, record.title or "", record.text or "", json.dumps(record.tags),
+                     created, sqlite_time(to_utc(record.updated)) if record.updated else created,
+                     record.score, record.likes, int(record.accepted), record.replies,
+                     int(record.deleted)))
+        result.outcome[key] = "created"
+    conn.exec_driver_sql(_INSERT_NEW, rows)
+    if rows and conn.execute(select(func.max(c.id))).scalar() != first + len(rows) - 1:
+        raise RuntimeError("contributions were numbered out of order")  # never on SQLite
+    result.inserted = len(rows)
+    ids = {key: first + index for index, key in enumerate(latest)}
+    insert_rows(conn, interactions, [
+        {"source_id": source.id, "kind": "like", "actor_identity_id": identity_ids[liker.id],
+         "target_contribution_id": ids[key],
+         "created_at": to_utc(record.updated or record.created)}
+        for key, record in latest.items() for liker in record.liked_by
+    ], ignore=True)
+    result.changed_ids = [ids[key] for key, record in latest.items() if not record.deleted]
+    result.touched_identities = {identity_ids[r.author.id] for r in latest.values()}
+    _queue_recompute(conn, result.touched_identities)
+    return result
+
+
+def source_is_empty(conn: Connection, source_id: str) -> bool:
+    """Whether the source holds no contribution (deleted or not)."""
+    return conn.execute(select(contributions.c.id).where(
+        contributions.c.source_id == source_id).limit(1)).first() is None
+
+
+def begin_bulk(conn: Connection, source_id: str, now: datetime) -> None:
+    """Mark the source as being loaded in bulk, in the transaction of its first batch."""
+    insert_rows(conn, bulk_loads, [{"source_id": source_id, "started_at": now}], ignore=True)
+
+
+def bulk_pending(conn: Connection) -> list[str]:
+    """The sources whose bulk load has not been finished (killed, or running)."""
+    return list(conn.execute(select(bulk_loads.c.source_id).order_by(
+        bulk_loads.c.source_id)).scalars())
+
+
+def end_bulk(conn: Connection, source_id: str) -> None:
+    conn.execute(bulk_loads.delete().where(bulk_loads.c.source_id == source_id))
+
+
+# Reply and accept links of a whole source in one statement each: what
+# _link_replies_and_accepts does batch by batch (the first link stored for an actor and
+# target stays).
+_LINK_REPLIES = (
+    "INSERT OR IGNORE INTO interactions (source_id, kind, actor_identity_id, "
+    "target_contribution_id, created_at) "
+    "SELECT c.source_id, 'reply', c.author_identity_id, p.id, c.created_at "
+    "FROM contributions c JOIN contributions p ON p.source_id = c.source_id "
+    "AND p.external_id = c.parent_external_id WHERE c.source_id = ? AND p.id != c.id "
+    "ORDER BY c.id"
+)
+_LINK_ACCEPTS = (
+    "INSERT OR IGNORE INTO interactions (source_id, kind, actor_identity_id, "
+    "target_contribution_id, created_at) "
+    "SELECT c.source_id, 'accept', r.author_identity_id, c.id, c.updated_at "
+    "FROM contributions c JOIN contributions r ON r.source_id = c.source_id "
+    "AND r.external_id = c.thread_external_id WHERE c.source_id = ? AND c.accepted "
+    "AND r.id != c.id ORDER BY c.id"
+)
+
+
+def link_source(conn: Connection, source_id: str) -> None:
+    """Record every reply and accept interaction among the source's contributions."""
+    conn.exec_driver_sql(_LINK_REPLIES, (source_id,))
+    conn.exec_driver_sql(_LINK_ACCEPTS, (source_id,))
+
+
+def _queue_recompute(conn: Connection, identity_ids: set[int]) -> None:
+    now = datetime.now(UTC)
+    insert_rows(conn, recompute_queue, [{"identity_id": i, "queued_at": now}
+                                        for i in sorted(identity_ids)], ignore=True)
 
 
 def _existing(conn: Connection, source_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -281,10 +434,7 @@ def _collect_changes(
     result.touched_identities |= {identity_ids[records[key].author.id] for key in keys}
     # authors of the parents and thread roots: their self-reply and accept facts may change
     result.touched_identities |= related
-    now = datetime.now(UTC)
-    insert_rows(conn, recompute_queue, [{"identity_id": i, "queued_at": now}
-                                        for i in sorted(result.touched_identities)],
-                ignore=True)
+    _queue_recompute(conn, result.touched_identities)
 
 
 _LINK_COLUMNS = (

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from service.store import migrate
 
 __all__ = ["chunks", "from_db_time", "insert_ignore", "insert_rows", "missing_sqlite_file",
-           "open_engine", "to_utc", "upsert"]
+           "open_engine", "sqlite_time", "to_utc", "upsert"]
 
 
 def _sqlite_path(url: str) -> str:
@@ -125,7 +125,7 @@ def insert_rows(
 
 def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, DateTime):
-        return _sqlite_time
+        return sqlite_time
     if isinstance(column_type, JSON):
         return lambda value: None if value is None else json.dumps(value)
     if isinstance(column_type, Boolean):
@@ -133,7 +133,8 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
+    """`value` as SQLAlchemy's SQLite DateTime writes it (for rows sent to the driver)."""
     # the format SQLAlchemy's SQLite DateTime writes and reads back: naive UTC
     if value is None:
         return None

@@ -44,6 +44,7 @@ __all__ = [
     "profile_topics",
     "profile_people",
     "recompute_queue",
+    "bulk_loads",
     "api_clients",
     "suppressions",
     "search_outbox",
@@ -326,6 +327,16 @@ recompute_queue = Table(
     metadata,
     Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
     Column("queued_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sources being loaded in bulk (their first import): their reply and accept links are
+# made in one pass at the end; a row left by a killed load makes the next ingest or
+# rebuild finish it.
+bulk_loads = Table(
+    "bulk_loads",
+    metadata,
+    Column("source_id", String(64), ForeignKey("sources.id"), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
 )
 
 profile_topics = Table(
