@@ -44,7 +44,6 @@ from service.store.db import chunks, open_engine
 from service.store.schema import (
     contributions,
     identity_links,
-    profile_people,
     profile_topics,
     recompute_queue,
     sources,
@@ -489,11 +488,8 @@ def rebuild(services: Services) -> tuple[int, int]:
             del facts, topics
             documents = indexing.result()
             with services.engine.begin() as conn:
-                conn.execute(delete(profile_topics))
-                conn.execute(delete(profile_people))
                 conn.execute(delete(recompute_queue))
-                store_profiles.replace_profiles(conn, [], rows, activity)
-                store_profiles.refresh_levels(conn, None, assign_levels)
+                store_profiles.replace_all_profiles(conn, rows, activity, assign_levels)
             insight.write(services.engine, preparing.result())
     return len(rows), documents
 

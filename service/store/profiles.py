@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from service.store.db import chunks, from_db_time
+from service.store.db import chunks, from_db_time, insert_rows
 from service.store.schema import (
     contributions,
     identity_links,
@@ -36,6 +36,7 @@ __all__ = [
     "ScoringRow",
     "iter_scoring_rows",
     "refresh_levels",
+    "replace_all_profiles",
     "replace_profiles",
     "all_person_ids",
     "person_activity",
@@ -152,9 +153,35 @@ def replace_profiles(
         for table in (profile_topics, profile_people):
             conn.execute(delete(table).where(table.c.person_id.in_(chunk)))
     for chunk in chunks(rows, 5000):
-        conn.execute(profile_topics.insert(), chunk)
+        insert_rows(conn, profile_topics, chunk)
     for chunk in chunks(activity, 5000):
-        conn.execute(profile_people.insert(), chunk)
+        insert_rows(conn, profile_people, chunk)
+
+
+def replace_all_profiles(conn: Connection, rows: list[dict[str, Any]],
+                         activity: list[dict[str, Any]], assign: Any) -> None:
+    """Replace every profile row and activity row (the full rebuild), the levels assigned
+    here with `assign(scores) -> levels` per (scope, topic) before one bulk insert, which
+    leaves nothing for `refresh_levels` to do. On SQLite the secondary indexes are built
+    after the insert (sorting once beats a B-tree insert per row; WAL readers see the old
+    rows until the commit)."""
+    scores: dict[tuple[str, str], dict[int, float]] = {}
+    for row in rows:
+        scores.setdefault((row["scope"], row["topic"]), {})[row["person_id"]] = row["score"]
+    levels = {key: assign(found) for key, found in scores.items()}
+    for row in rows:
+        row["level"] = levels[(row["scope"], row["topic"])][row["person_id"]]
+    sqlite = conn.dialect.name == "sqlite"
+    for table, data in ((profile_topics, rows), (profile_people, activity)):
+        conn.execute(delete(table))
+        if sqlite:
+            for index in table.indexes:
+                index.drop(conn)
+        for chunk in chunks(data, 5000):
+            insert_rows(conn, table, chunk)
+        if sqlite:
+            for index in table.indexes:
+                index.create(conn)
 
 
 _ACTIVITY = select(profile_people).where(
