@@ -112,7 +112,7 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float) -> f
         try:
             if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
                 return time.perf_counter() - started
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a cold 1 M store: wait on
             pass
         time.sleep(0.25)
     raise SystemExit(f"gunicorn not ready after {timeout:.0f} s")
