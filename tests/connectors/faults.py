@@ -18,7 +18,10 @@ its normal answer; each server says it in its platform's own format:
 The draws come from `random.Random(seed)`, two per request, so a client that sends the
 same requests meets the same faults. After a throttle the plan holds a window of `wait`
 seconds on the whole server, after a backoff on that route: a request that comes inside
-one is a violation, kept in `violations` and answered as a throttle, as the real APIs do.
+one is answered as a throttle, as the real APIs do, and is a violation, kept in
+`violations`, unless it came within `in_flight` seconds of the window's start (a
+concurrent client's requests already on their way when the throttle went out: no client
+can call them back).
 Every request is logged in `log` with the fault it met.
 """
 
@@ -61,6 +64,7 @@ class FaultPlan:
     rates: Rates = ALL_FAULTS
     wait: int = 1
     delay: float = 0.6
+    in_flight: float = 0.05
     log: list[Drawn] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
@@ -77,7 +81,8 @@ class FaultPlan:
             for scope in ("*", route):
                 if now < self._windows.get(scope, 0.0):
                     left = self._windows[scope] - now
-                    self.violations.append(f"{route}: {left:.3f} s inside a {scope} window")
+                    if left < self.wait - self.in_flight:
+                        self.violations.append(f"{route}: {left:.3f} s inside a {scope} window")
                     self.log.append(Drawn(now, route, "throttle"))
                     return "throttle"
             kind = self._kind(first, second, listing)
