@@ -66,6 +66,8 @@ __all__ = ["DiscourseConnector"]
 _QUOTES = (("aside", "quote"),)  # <aside class="quote">: another post quoted
 _LIKE = 2  # post action type of a like
 _REGULAR = 1  # post_type; 2 moderator action, 3 small action, 4 whisper
+#: Topics read ahead of the one yielded, per thread of the pool.
+_AHEAD = 4
 #: List pages in a row with no topic new to the walk before it gives up.
 _STALLED = 3
 _OPTIONS: dict[str, type] = {
@@ -332,10 +334,11 @@ class DiscourseConnector:
         self, listed: list[_Listed], site: _Site
     ) -> Iterator[tuple[_Listed, _Read]]:
         """Each of `listed` with what `_topic` read of it, in order, read by up to
-        `source.concurrency` threads at once through the one client. The pool reads at
-        most that many topics ahead of the one yielded: a run stopped there has stored
-        (and checkpointed) only the topics yielded before, and the next run reads the
-        others again."""
+        `source.concurrency` threads at once through the one client. The pool reads up to
+        `_AHEAD` times that many topics ahead of the one yielded (one topic retried after
+        a failure does not stall the other threads); a run stopped there has stored and
+        checkpointed only the topics yielded before, and the next run reads the others
+        again."""
         width = self.source.concurrency
         if width <= 1:
             yield from ((topic, self._topic(topic, site)) for topic in listed)
@@ -344,7 +347,7 @@ class DiscourseConnector:
         try:
             ahead: deque[tuple[_Listed, Future[_Read]]] = deque()
             waiting = iter(listed)
-            for topic in islice(waiting, width):
+            for topic in islice(waiting, width * _AHEAD):
                 ahead.append((topic, pool.submit(self._topic, topic, site)))
             while ahead:
                 topic, reading = ahead.popleft()

@@ -33,7 +33,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["ALL_FAULTS", "HTML_ERROR", "Drawn", "FaultPlan", "Rates", "cut", "pause"]
+__all__ = [
+    "ALL_FAULTS", "HTML_ERROR", "Drawn", "FaultPlan", "RateLimit", "Rates", "cut", "pause",
+]
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,47 @@ class FaultPlan:
     def error_status(self) -> int:
         with self._lock:
             return self._random.choice((502, 503))
+
+
+@dataclass
+class RateLimit:
+    """A server's own rate limit, as a platform enforces it: a token bucket of `burst`
+    requests refilled at `rate` a second. A request over it opens a window of `wait`
+    seconds, answered 429 with `Retry-After: wait`; a request that arrives inside a window
+    is answered the same and is a violation (kept in `violations`) unless it came within
+    `in_flight` seconds of the window's start (on its way before the 429 went out)."""
+
+    rate: float
+    burst: int
+    wait: int = 1
+    in_flight: float = 0.05
+    throttled: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._tokens = float(self.burst)
+        self._at = time.monotonic()
+        self._window: tuple[float, float] | None = None  # (opened, closes)
+        self._lock = threading.Lock()
+
+    def over(self, route: str) -> bool:
+        """Whether a request to `route` arriving now is throttled (and count it)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._window and now < self._window[1]:
+                opened, closes = self._window
+                if now - opened >= self.in_flight:
+                    self.violations.append(f"{route}: {closes - now:.3f} s before Retry-After")
+                self.throttled += 1
+                return True
+            if self._tokens < 1:
+                self._window = (now, now + self.wait)
+                self.throttled += 1
+                return True
+            self._tokens -= 1
+            return False
 
 
 def cut(body: bytes, kind: str | None) -> tuple[bytes, int, bool]:
