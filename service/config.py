@@ -47,6 +47,8 @@ SourceKind = Literal[
 AudienceName = Literal["internal", "external", "partner"]
 
 DEFAULT_CONFIG_FILE = "whoknows.toml"
+_MAX_CONCURRENCY = 16
+_MAX_REQUESTS_PER_SECOND = 1000
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -79,6 +81,13 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Whether e-mails this source gives are verified (only verified e-mails merge people).
     verified_emails: bool = True
     topics: TopicOptions = TopicOptions()
+    #: Requests a connector may have in flight at once to this source (1-16; the
+    #: connectors that read items one request each, Discourse's topics, use them).
+    concurrency: int = 4
+    #: The most requests a second sent to this source, over all threads and runs of the
+    #: process (a token bucket with a burst of `concurrency`); none: only the server's own
+    #: `Retry-After` paces them. Set it below the platform's rate limit.
+    requests_per_second: float | None = None
     #: Connector-specific settings (e.g. a StackExchange `site`, a JSON field mapping);
     #: each connector validates its own and names the bad key.
     options: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -381,6 +390,7 @@ def _check(config: Config, file: Path) -> None:
             raise ConfigError(f"{file}: {key}.url: required for a {source.kind} source")
         if source.half_life_days is not None and source.half_life_days <= 0:
             raise ConfigError(f"{file}: {key}.half_life_days: must be positive")
+        _check_pacing(source, f"{file}: {key}")
         _check_schedule(source, f"{file}: {key}")
     if not 30 <= config.api.token_lifetime_seconds <= 86400:
         raise ConfigError(f"{file}: api.token_lifetime_seconds: must be between 30 and 86400")
@@ -439,6 +449,16 @@ def _check_limits(limits: LimitsConfig, file: Path) -> None:
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$", limits.key_prefix):
         raise ConfigError(f"{file}: limits.key_prefix: letters, digits, _ . : - "
                           "(at most 63)")
+
+
+def _check_pacing(source: SourceConfig, where: str) -> None:
+    if not 1 <= source.concurrency <= _MAX_CONCURRENCY:
+        raise ConfigError(f"{where}.concurrency: must be a whole number from 1 to "
+                          f"{_MAX_CONCURRENCY}, not {source.concurrency}")
+    rate = source.requests_per_second
+    if rate is not None and not 0 < rate <= _MAX_REQUESTS_PER_SECOND:
+        raise ConfigError(f"{where}.requests_per_second: must be above 0 and at most "
+                          f"{_MAX_REQUESTS_PER_SECOND}, not {rate:g}")
 
 
 def _check_schedule(source: SourceConfig, where: str) -> None:

@@ -83,7 +83,7 @@ from service.connectors.base import (
     option_error,
     whole_number,
 )
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
 
@@ -284,7 +284,7 @@ class ConfluenceConnector:
     ) -> None:
         self.source = source
         self.options = _Options.of(source)
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self._api = _ConfluenceApi(
             source.url or "", self.client, credentials_headers(credentials), sleep
         )

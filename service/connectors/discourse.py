@@ -40,9 +40,12 @@ during a full run's walk can shift another out of view, flagged until a run sees
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
@@ -54,7 +57,7 @@ from service.connectors.base import (
     load_cursor,
     option_error,
 )
-from service.connectors.http import HttpClient
+from service.connectors.http import HttpClient, client_for
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
@@ -63,6 +66,8 @@ __all__ = ["DiscourseConnector"]
 _QUOTES = (("aside", "quote"),)  # <aside class="quote">: another post quoted
 _LIKE = 2  # post action type of a like
 _REGULAR = 1  # post_type; 2 moderator action, 3 small action, 4 whisper
+#: Topics read ahead of the one yielded, per thread of the pool.
+_AHEAD = 4
 #: List pages in a row with no topic new to the walk before it gives up.
 _STALLED = 3
 _OPTIONS: dict[str, type] = {
@@ -72,6 +77,11 @@ _OPTIONS: dict[str, type] = {
     "post_score": bool,
     "include_restricted": bool,
 }
+
+
+#: What reading one listed topic gave: its records, its problems, and False when it was
+#: skipped as unmappable (the pass then saw less than the whole forum).
+_Read = tuple[list[ContributionRecord], list[str], bool]
 
 
 class _Unmappable(Exception):
@@ -245,7 +255,7 @@ class DiscourseConnector:
     ) -> None:
         self.source = source
         self.options = _Options.parse(source)
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self.base = (source.url or "").rstrip("/")
         headers = {"Accept": "application/json"}
         if credentials:
@@ -305,20 +315,10 @@ class DiscourseConnector:
             return
         site = self._site()
         total = sum(topic.posts_count for topic in listed)
-        for number, topic in enumerate(listed, start=1):
-            records: list[ContributionRecord] = []
-            problems: list[str] = []
-            # A category missing from /site.json (lazily loaded) may be restricted too.
-            if site.readable is None or topic.category_id in site.readable:
-                try:
-                    records, problems = self._topic_records(topic.id, site.tags)
-                except _Unmappable as exc:
-                    problems, whole = [f"topic {topic.id} skipped: {exc}"], False
-            elif topic.category_id not in site.tags:
-                problems = [
-                    f"topic {topic.id} left out: its category {topic.category_id} is not in "
-                    "/site.json and may be restricted (options.include_restricted reads it)"
-                ]
+        for number, (topic, (records, problems, mapped)) in enumerate(
+            self._read(listed, site), start=1
+        ):
+            whole = whole and mapped
             state = state.after(topic)
             if number == 1:
                 problems = errors + problems
@@ -329,6 +329,50 @@ class DiscourseConnector:
                 errors=problems,
                 total=total,
             )
+
+    def _read(
+        self, listed: list[_Listed], site: _Site
+    ) -> Iterator[tuple[_Listed, _Read]]:
+        """Each of `listed` with what `_topic` read of it, in order, read by up to
+        `source.concurrency` threads at once through the one client. The pool reads up to
+        `_AHEAD` times that many topics ahead of the one yielded (one topic retried after
+        a failure does not stall the other threads); a run stopped there has stored and
+        checkpointed only the topics yielded before, and the next run reads the others
+        again."""
+        width = self.source.concurrency
+        if width <= 1:
+            yield from ((topic, self._topic(topic, site)) for topic in listed)
+            return
+        pool = ThreadPoolExecutor(width, thread_name_prefix=f"discourse-{self.source.id}")
+        try:
+            ahead: deque[tuple[_Listed, Future[_Read]]] = deque()
+            waiting = iter(listed)
+            for topic in islice(waiting, width * _AHEAD):
+                ahead.append((topic, pool.submit(self._topic, topic, site)))
+            while ahead:
+                topic, reading = ahead.popleft()
+                read = reading.result()
+                for following in islice(waiting, 1):
+                    ahead.append((following, pool.submit(self._topic, following, site)))
+                yield topic, read
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _topic(self, topic: _Listed, site: _Site) -> _Read:
+        """A listed topic's records, its problems and whether it could be mapped (nothing
+        is read from a category this source may not read)."""
+        # A category missing from /site.json (lazily loaded) may be restricted too.
+        if site.readable is None or topic.category_id in site.readable:
+            try:
+                return (*self._topic_records(topic.id, site.tags), True)
+            except _Unmappable as exc:
+                return [], [f"topic {topic.id} skipped: {exc}"], False
+        if topic.category_id not in site.tags:
+            return [], [
+                f"topic {topic.id} left out: its category {topic.category_id} is not in "
+                "/site.json and may be restricted (options.include_restricted reads it)"
+            ], True
+        return [], [], True
 
     def _changed_topics(
         self, state: _Cursor, page: int, found: dict[int, _Listed], errors: list[str]

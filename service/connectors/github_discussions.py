@@ -76,7 +76,7 @@ from service.connectors.base import (
     whole_number,
 )
 from service.connectors.github import InstallationAuth, app_auth, parse_time, secondary_limit
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["GitHubDiscussionsConnector"]
@@ -250,7 +250,7 @@ class GitHubDiscussionsConnector:
         nested: int = _NESTED,
     ) -> None:
         self.source = source
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self._settings = _settings(source)
         self.app: InstallationAuth | None = app_auth(source, credentials, self.client, clock)
         self._headers = {"Accept": "application/json"}

@@ -19,6 +19,12 @@ classified here, in one table, and retried here, in one place:
                               once when a server asks to wait more than `max_retry_after`
     over the request budget   `ConnectorError` (the pipeline resumes from the last cursor)
 
+Pacing: every attempt first takes its turn from the client's `Pacer` (service/connectors/
+pacer.py: a token bucket, shared by all requests of a source, `client_for` gives the
+source's); a `Retry-After` or a `throttled` wait pauses the pacer, so every thread of the
+source holds off, not only the one that was told. The client is thread-safe: a connector
+may send up to `pool_size` requests at once through its one keep-alive session.
+
 Secrets come from the caller (the pipeline reads them from the environment variable the
 source names); this module never reads the environment.
 """
@@ -30,6 +36,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -38,10 +45,13 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from service.config import SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, RetryExhaustedError
+from service.connectors.pacer import Pacer, for_source
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ __all__ = [
     "USER_AGENT",
     "HttpClient",
     "Throttled",
+    "client_for",
     "credentials_headers",
     "parse_retry_after",
 ]
@@ -79,7 +90,9 @@ class HttpClient:
     included; None means no budget). `backoff_base` is the first backoff in seconds, doubled
     per attempt up to `backoff_max`, plus up to `backoff_base` of random jitter. `sleep` is
     how the client waits between attempts (tests pass a recorder). `headers` and `auth` go
-    with every request.
+    with every request. `pacer` paces every attempt (default: one of its own, with no rate
+    but the server's pauses); `pool_size` is how many connections the session keeps alive
+    to one host, at least the threads that share the client.
     """
 
     def __init__(
@@ -94,6 +107,8 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | AuthBase | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: Pacer | None = None,
+        pool_size: int = 10,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -104,9 +119,14 @@ class HttpClient:
         self._sleep = sleep
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.pacer = pacer or Pacer(sleep=sleep)
         self._requests_made = 0
         self._retries = 0
+        self._count_lock = threading.Lock()
         self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = USER_AGENT
         self._session.headers.update(headers or {})
         self._session.auth = auth
@@ -204,7 +224,8 @@ class HttpClient:
     def _note_retry(self, method: str, url: str, state: RetryCallState) -> None:
         """Count the retry and say it (a WARNING on stderr: `whoknows sync` shows each
         attempt and its wait rather than going quiet while it backs off)."""
-        self._retries += 1
+        with self._count_lock:
+            self._retries += 1
         failure = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s %s: %s; attempt %d of %d, next in %.1f s", method, _redact(url),
@@ -235,12 +256,14 @@ class HttpClient:
     ) -> requests.Response:
         method = "GET" if body is None else "POST"
         shown = f"{method} {_redact(url)}"
-        if self.max_requests is not None and self._requests_made >= self.max_requests:
-            raise ConnectorError(
-                f"{shown}: request budget exhausted ({self.max_requests} requests per "
-                "run); the next run resumes from the last stored page"
-            )
-        self._requests_made += 1
+        with self._count_lock:
+            if self.max_requests is not None and self._requests_made >= self.max_requests:
+                raise ConnectorError(
+                    f"{shown}: request budget exhausted ({self.max_requests} requests per "
+                    "run); the next run resumes from the last stored page"
+                )
+            self._requests_made += 1
+        self.pacer.acquire()
         try:
             response = self._session.request(
                 method,
@@ -290,6 +313,8 @@ class HttpClient:
                 f"{shown}: {reason}; the server asks to wait {retry_after:.0f} s, "
                 f"more than the {self.max_retry_after:.0f} s allowed"
             )
+        if retry_after is not None:
+            self.pacer.pause(retry_after)  # the whole source waits, not only this thread
         raise _RetriableError(reason, retry_after)
 
     def _wait(self, state: RetryCallState) -> float:
@@ -301,6 +326,16 @@ class HttpClient:
         # versions; this is the same formula.)
         exponential = self.backoff_base * 2 ** (state.attempt_number - 1)
         return min(exponential, self.backoff_max) + random.uniform(0, self.backoff_base)
+
+
+def client_for(source: SourceConfig, **settings: Any) -> HttpClient:
+    """A client for `source`: its requests paced by the source's shared `Pacer` (its
+    `requests_per_second`, a burst of its `concurrency`), a connection pool as large as its
+    `concurrency`; `settings` as `HttpClient` takes them."""
+    burst = source.concurrency
+    settings.setdefault("pool_size", max(10, source.concurrency))
+    pacer = for_source(source.id, source.requests_per_second, burst)
+    return HttpClient(pacer=pacer, **settings)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -39,7 +39,7 @@ from bs4.builder._htmlparser import BeautifulSoupHTMLParser
 
 from service.config import SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
 
 __all__ = ["RssConnector", "html_to_text"]
@@ -121,7 +121,7 @@ class RssConnector:
         page_size: int = 100,
     ) -> None:
         self.source = source
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self.page_size = page_size
         self._auth_headers = credentials_headers(credentials)
 

@@ -72,7 +72,7 @@ from service.connectors.base import (
     load_cursor,
     option_error,
 )
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
 __all__ = ["SlackConnector"]
@@ -245,7 +245,7 @@ class SlackConnector:
     ) -> None:
         self.source = source
         self.options = _Options.parse(source)
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self.base = (source.url or "").rstrip("/")
         headers = {"Accept": "application/json", **credentials_headers(credentials)}
         self._api = _SlackApi(self.base, self.client, headers)

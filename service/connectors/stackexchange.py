@@ -52,7 +52,7 @@ import requests
 
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, FatalSourceError, Page, load_cursor
-from service.connectors.http import HttpClient
+from service.connectors.http import HttpClient, client_for
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord
 
@@ -188,7 +188,7 @@ class StackExchangeConnector:
         if not 1 <= page_size <= _MAX_IDS:
             raise ValueError(f"page_size must be between 1 and {_MAX_IDS}")
         self.source = source
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self.page_size = page_size
         self._settings = _settings(source, credentials)
         self._sleep = sleep

@@ -61,7 +61,7 @@ from service.connectors.base import (
     load_cursor,
     whole_number,
 )
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.connectors.rss import html_to_text
 from service.model import AuthorRecord, ContributionKind, ContributionRecord, normalise_email
 
@@ -190,7 +190,7 @@ class WordPressConnector:
     ) -> None:
         self.source = source
         self.options = _Options.of(source)
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self._auth_headers = credentials_headers(credentials)
         self._read_emails = bool(credentials) and self.options.emails
         self._users: dict[int, dict[str, Any]] = {}

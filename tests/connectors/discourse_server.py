@@ -22,7 +22,13 @@ in order, or draw them with a seeded `plan` (tests/connectors/faults.py: a repea
 page shifts the rest of the walk down a page, as topics bumped at the head do). `overlap`
 makes each page after the first repeat the previous page's last topics, as Discourse's
 offset paging does when topics are bumped during a walk; `ignores_paging` answers page 0
-to every page. Every request is recorded in `requests`.
+to every page. Every request is recorded in `requests`, with the time it arrived.
+
+For concurrent clients: each request takes `latency` seconds to arrive (a forum is not on
+localhost: the round trip is that much longer, and a request sent just before a 429 went
+out still arrives up to `latency` after it), and `limit` (tests/connectors/faults.py
+`RateLimit`) is the forum's own rate limit, counting the requests that arrive before the
+`Retry-After` it sent has passed.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from tests.connectors.faults import HTML_ERROR, FaultPlan, cut, pause
+from tests.connectors.faults import HTML_ERROR, FaultPlan, RateLimit, cut, pause
 from tests.connectors.localserver import Handler, LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discourse"
@@ -77,6 +83,8 @@ class Recorded:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() on arrival
+    status: int = 0  # the answer's
 
 
 class DiscourseServer(LocalServer):
@@ -98,6 +106,8 @@ class DiscourseServer(LocalServer):
         self.overlap = 0
         self.ignores_paging = False
         self.plan: FaultPlan | None = None
+        self.latency = 0.0
+        self.limit: RateLimit | None = None
         self._shift = 0  # list offset the plan's repeats moved the current walk back
         self.requests: list[Recorded] = []
         listing = json.loads((FIXTURES / "latest.json").read_text("utf-8"))
@@ -345,9 +355,15 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
+            if server.latency:
+                time.sleep(server.latency)
+            recorded = Recorded(parts.path, query, dict(self.headers), time.monotonic())
             with server._lock:
-                server.requests.append(Recorded(parts.path, query, dict(self.headers)))
-            fault = server._next_fault(parts.path, query) or Fault()
+                server.requests.append(recorded)
+            if server.limit is not None and server.limit.over(parts.path):
+                fault = Fault(*_rate_limited(server.limit.wait))
+            else:
+                fault = server._next_fault(parts.path, query) or Fault()
             drawn = _draw(server, parts.path, query)
             if fault.delay:
                 time.sleep(fault.delay)
@@ -374,6 +390,7 @@ def _handler_for(server: DiscourseServer) -> type[BaseHTTPRequestHandler]:
             length, close = len(body), False
             if status == 200:
                 body, length, close = cut(body, drawn)
+            recorded.status = status
             self.close_connection = close or self.close_connection
             self.send(status, headers, body, length=length)
 

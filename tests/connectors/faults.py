@@ -18,7 +18,10 @@ its normal answer; each server says it in its platform's own format:
 The draws come from `random.Random(seed)`, two per request, so a client that sends the
 same requests meets the same faults. After a throttle the plan holds a window of `wait`
 seconds on the whole server, after a backoff on that route: a request that comes inside
-one is a violation, kept in `violations` and answered as a throttle, as the real APIs do.
+one is answered as a throttle, as the real APIs do, and is a violation, kept in
+`violations`, unless it came within `in_flight` seconds of the window's start (a
+concurrent client's requests already on their way when the throttle went out: no client
+can call them back).
 Every request is logged in `log` with the fault it met.
 """
 
@@ -30,7 +33,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["ALL_FAULTS", "HTML_ERROR", "Drawn", "FaultPlan", "Rates", "cut", "pause"]
+__all__ = [
+    "ALL_FAULTS", "HTML_ERROR", "Drawn", "FaultPlan", "RateLimit", "Rates", "cut", "pause",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class FaultPlan:
     rates: Rates = ALL_FAULTS
     wait: int = 1
     delay: float = 0.6
+    in_flight: float = 0.05
     log: list[Drawn] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
@@ -77,7 +83,8 @@ class FaultPlan:
             for scope in ("*", route):
                 if now < self._windows.get(scope, 0.0):
                     left = self._windows[scope] - now
-                    self.violations.append(f"{route}: {left:.3f} s inside a {scope} window")
+                    if left < self.wait - self.in_flight:
+                        self.violations.append(f"{route}: {left:.3f} s inside a {scope} window")
                     self.log.append(Drawn(now, route, "throttle"))
                     return "throttle"
             kind = self._kind(first, second, listing)
@@ -115,6 +122,47 @@ class FaultPlan:
     def error_status(self) -> int:
         with self._lock:
             return self._random.choice((502, 503))
+
+
+@dataclass
+class RateLimit:
+    """A server's own rate limit, as a platform enforces it: a token bucket of `burst`
+    requests refilled at `rate` a second. A request over it opens a window of `wait`
+    seconds, answered 429 with `Retry-After: wait`; a request that arrives inside a window
+    is answered the same and is a violation (kept in `violations`) unless it came within
+    `in_flight` seconds of the window's start (on its way before the 429 went out)."""
+
+    rate: float
+    burst: int
+    wait: int = 1
+    in_flight: float = 0.05
+    throttled: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._tokens = float(self.burst)
+        self._at = time.monotonic()
+        self._window: tuple[float, float] | None = None  # (opened, closes)
+        self._lock = threading.Lock()
+
+    def over(self, route: str) -> bool:
+        """Whether a request to `route` arriving now is throttled (and count it)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._window and now < self._window[1]:
+                opened, closes = self._window
+                if now - opened >= self.in_flight:
+                    self.violations.append(f"{route}: {closes - now:.3f} s before Retry-After")
+                self.throttled += 1
+                return True
+            if self._tokens < 1:
+                self._window = (now, now + self.wait)
+                self.throttled += 1
+                return True
+            self._tokens -= 1
+            return False
 
 
 def cut(body: bytes, kind: str | None) -> tuple[bytes, int, bool]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from service.config import ConfigError, SourceConfig
 from service.connectors.base import ConnectorError, Page
-from service.connectors.http import HttpClient, credentials_headers
+from service.connectors.http import HttpClient, client_for, credentials_headers
 from service.connectors.jsonfeed.cursor import Cursor, Mark, Walk
 from service.connectors.jsonfeed.mapping import MISSING, ItemMapper, Unmappable, lookup
 from service.connectors.jsonfeed.options import JsonFeedOptions, parse_options
@@ -63,7 +63,7 @@ class JsonFeedConnector:
         self.source = source
         self.url: str = source.url
         self.options: JsonFeedOptions = parse_options(source)
-        self.client = client or HttpClient()
+        self.client = client or client_for(source)
         self.paginator = Paginator(self.options.pagination, self.url)
         self.mapper = ItemMapper(self.options, self.url)
         self._headers = dict(self.options.headers)
