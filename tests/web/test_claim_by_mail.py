@@ -27,10 +27,11 @@ from service.api import create_app
 from service.config import SmtpConfig, WebConfig, load_config
 from service.connectors.base import Page
 from service.store import audit as store_audit
-from service.store import people as store_people
 from tests.api.conftest import free_port
 from tests.conftest import CONFIG, NOW
 from tests.records import record
+from tests.web.test_a11y import audit, axe_script, describe  # noqa: F401 - a fixture
+from tests.web.test_my_profile import Site, open_site, sign_in
 from tests.web.test_signin import SECRETS
 
 PRIYA = "priya@corp.example"
@@ -49,26 +50,25 @@ class Inbox:
 
 
 @dataclasses.dataclass
-class Site:
-    app: Any
-    services: pipeline.Services
-    clock: list[Any]
+class MailSite(Site):
     inbox: Inbox
 
-    def person(self, source: str, account: str) -> int | None:
-        with self.services.engine.connect() as conn:
-            identity = store_people.find_identity(conn, source, account)
-            return store_people.person_of(conn, identity) if identity else None
 
-    def client(self, sub: str, email: str) -> Any:
-        client = self.app.test_client()
-        with client.session_transaction() as session:
-            session["user"] = {"sub": sub, "name": sub, "email": email}
-        return client
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, SmtpConfig]]:
+    """A real SMTP server on a free port, and the [smtp] section that sends through it."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield inbox, SmtpConfig("127.0.0.1", "whoknows@corp.example", port=controller.port,
+                                security="none", timeout_seconds=5)
+    finally:
+        controller.stop()
 
 
 def _site(tmp_path: Path, smtp: SmtpConfig | None, auth: tuple[str, str] | None = None,
-          inbox: Inbox | None = None) -> Site:
+          inbox: Inbox | None = None) -> MailSite:
     config = tmp_path / "whoknows.toml"
     config.write_text(CONFIG.format(db=tmp_path / "whoknows.db"))
     clock = [NOW]
@@ -84,22 +84,15 @@ def _site(tmp_path: Path, smtp: SmtpConfig | None, auth: tuple[str, str] | None 
                     session_secret_env="WEB_SESSION_SECRET")
     app = create_app({"SERVICES": dataclasses.replace(services, config=msgspec.structs.replace(
         services.config, web_secrets=SECRETS, web=web, smtp=smtp, smtp_auth=auth))})
-    return Site(app, services, clock, inbox or Inbox())
+    return MailSite("", app, services, clock, inbox or Inbox())
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        site = _site(tmp_path, SmtpConfig("127.0.0.1", "whoknows@corp.example",
-                                          port=controller.port, security="none",
-                                          timeout_seconds=5), inbox=inbox)
-        yield site
-        site.services.engine.dispose()
-    finally:
-        controller.stop()
+def site(tmp_path: Path, smtp_server: tuple[Inbox, SmtpConfig]) -> Iterator[MailSite]:
+    inbox, smtp = smtp_server
+    site = _site(tmp_path, smtp, inbox=inbox)
+    yield site
+    site.services.engine.dispose()
 
 
 def _csrf(page: str) -> str:
@@ -118,13 +111,13 @@ def _claim(client: Any) -> tuple[str, str]:
     return token, claim_id
 
 
-def _send(site: Site, client: Any) -> tuple[str, str]:
+def _send(site: MailSite, client: Any) -> tuple[str, str]:
     """Claim and have the link sent; the form token and the link's path and query."""
     token, claim_id = _claim(client)
     return token, _mail(site, client, token, claim_id)
 
 
-def _mail(site: Site, client: Any, token: str, claim_id: str) -> str:
+def _mail(site: MailSite, client: Any, token: str, claim_id: str) -> str:
     """Have the claim's link sent; the link's path and query."""
     sent = client.post(f"/me/claims/{claim_id}/mail", data={"csrf": token})
     assert sent.status_code == 303 and "done=mailed" in sent.location
@@ -135,7 +128,7 @@ def _mail(site: Site, client: Any, token: str, claim_id: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def test_an_emailed_link_confirmed_links_the_account_once(site: Site) -> None:
+def test_an_emailed_link_confirmed_links_the_account_once(site: MailSite) -> None:
     priya = site.client("sub-priya", PRIYA)
     person = site.person("blog", "priya")
     forum_person = site.person("forum", "pn_forum")
@@ -196,7 +189,7 @@ def test_an_emailed_link_confirmed_links_the_account_once(site: Site) -> None:
                     if e.method == "self-claim"]) == 1
 
 
-def test_a_link_is_refused_when_unknown_expired_or_someone_elses(site: Site) -> None:
+def test_a_link_is_refused_when_unknown_expired_or_someone_elses(site: MailSite) -> None:
     priya = site.client("sub-priya", PRIYA)
     token, link = _send(site, priya)
     secret = link.split("token=")[1]
@@ -229,7 +222,7 @@ def test_a_link_is_refused_when_unknown_expired_or_someone_elses(site: Site) -> 
     assert site.person("forum", "pn_forum") == forum_person
 
 
-def test_a_new_link_replaces_the_earlier_one(site: Site) -> None:
+def test_a_new_link_replaces_the_earlier_one(site: MailSite) -> None:
     priya = site.client("sub-priya", PRIYA)
     token, first = _send(site, priya)
     [claim_id] = re.findall(r"/me/claims/(\d+)/mail", priya.get("/me").get_data(as_text=True))
@@ -287,3 +280,43 @@ def test_without_smtp_no_link_is_offered(tmp_path: Path) -> None:
     refused = priya.post(f"/me/claims/{claim_id}/mail", data={"csrf": token})
     assert "done=no_link" in refused.location
     site.services.engine.dispose()
+
+
+def test_in_the_browser_a_link_opened_signed_out_signs_in_then_confirms(
+        browser: Any, tmp_path: Path, smtp_server: tuple[Inbox, SmtpConfig],
+        axe_script: Path) -> None:  # noqa: F811
+    """The happy path in Chromium: claim, send, open the link in another browser (signed
+    out: sign-in brings it back to the confirmation), confirm; both pages axe-clean."""
+    inbox, smtp = smtp_server
+    with open_site(tmp_path, smtp=smtp) as site:
+        pipeline.ingest_pages(site.services, "forum", [Page([record(
+            "forum-mail", "nair", email=FORUM_MAIL, name="P.N.", tags=["subrogation"])],
+            cursor=None)], full_pass=False)
+        context = browser.new_context(bypass_csp=True)  # lets the test inject axe
+        page = context.new_page()
+        sign_in(page, site, "/me")
+        page.get_by_label("Username there").fill("nair")
+        page.select_option("#claim-source", "forum")
+        page.get_by_role("button", name="Claim").click()
+        page.get_by_role("button", name="Send me a link: forum nair").click()
+        page.wait_for_selector("text=A link is on its way")
+        assert page.locator(".mail-to").inner_text() == "p•••@forum-mail.example"
+        violations = audit(page, axe_script)
+        assert violations == [], describe(violations)
+        [link] = re.findall(r"https?://\S+", inbox.messages[-1].get_content())
+        assert link.startswith(site.url)
+
+        elsewhere = browser.new_context(bypass_csp=True)
+        mail_tab = elsewhere.new_page()
+        sign_in(mail_tab, site, urlsplit(link).path + "?" + urlsplit(link).query)
+        heading = mail_tab.get_by_role("heading", level=1)
+        assert heading.inner_text() == "Confirm: forum account nair is yours"
+        violations = audit(mail_tab, axe_script)
+        assert violations == [], describe(violations)
+        assert site.person("forum", "nair") != site.person("blog", "priya")
+        mail_tab.get_by_role("button", name="Yes, that account is mine").click()
+        mail_tab.wait_for_selector("text=Verified: the account is yours now.")
+        assert site.person("forum", "nair") == site.person("blog", "priya")
+        assert "forum: nair" in mail_tab.locator(".accounts").inner_text()
+        elsewhere.close()
+        context.close()
