@@ -5,7 +5,8 @@ Environment overrides:
 
 - `WHOKNOWS_DATABASE_URL`, `WHOKNOWS_SEARCH_ENGINE`, and generally
   `WHOKNOWS_<SECTION>_<KEY>` for the scalar keys of `[database]`, `[search]`,
-  `[reputation]`, `[api]`, `[limits]`, `[web]` and `[jobs]` (so a variable holding a
+  `[reputation]`, `[api]`, `[limits]`, `[web]`, `[jobs]`, `[organisations]`, `[routing]`,
+  `[webhooks]` and `[smtp]` (e.g. `WHOKNOWS_SMTP_FROM`; so a variable holding a
   secret is best named outside these prefixes: `WHOKNOWS_WEB_SECRET` would be read as an
   unknown `[web]` key);
 - `WHOKNOWS_SOURCE_<ID>_<KEY>` for a source's scalar keys (`<ID>` upper-cased, `-` as `_`),
@@ -14,6 +15,7 @@ Environment overrides:
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
 import tomllib
@@ -34,6 +36,7 @@ __all__ = [
     "WebhooksConfig",
     "ReputationConfig",
     "SearchConfig",
+    "SmtpConfig",
     "SourceConfig",
     "TopicOptions",
     "WebConfig",
@@ -272,6 +275,23 @@ class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     allow_private_networks: bool = False
 
 
+class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The mail server that sends the links proving a claim (`service.mail`); without
+    `[smtp]` no link is offered."""
+
+    host: str
+    #: the sender, `whoknows@example.com` or `whoknows <whoknows@example.com>`
+    sender: str = msgspec.field(name="from")
+    port: int = 587
+    #: `starttls` (upgrade a plain connection, port 587), `ssl` (TLS from the start, port
+    #: 465) or `none` (a relay on a trusted network)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    #: names of the variables holding the login; empty: no login
+    username_env: str = ""
+    password_env: str = ""
+    timeout_seconds: float = 10.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     api: ApiConfig = ApiConfig()
@@ -284,6 +304,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     organisations: OrganisationsConfig = OrganisationsConfig()
     routing: RoutingConfig = RoutingConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    smtp: SmtpConfig | None = None
     #: Where the file was read from (None: defaults only); relative paths resolve against it.
     base_dir: str = "."
     #: source id -> credentials read from the environment variable the source names
@@ -294,6 +315,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     search_auth: tuple[str, str] | None = None
     #: "client_secret" and "session_secret" of [web], read from the variables it names
     web_secrets: dict[str, str] = msgspec.field(default_factory=dict)
+    #: (user name, password) of the mail server, read from the variables [smtp] names
+    smtp_auth: tuple[str, str] | None = None
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -347,12 +370,13 @@ def load_config(
         ("client_secret", config.web.client_secret_env),
         ("session_secret", config.web.session_secret_env)) if name and name in env}
     return msgspec.structs.replace(config, secrets=secrets, webhook_secrets=webhook_secrets,
-                                   search_auth=search_auth, web_secrets=web_secrets)
+                                   search_auth=search_auth, web_secrets=web_secrets,
+                                   smtp_auth=_smtp_auth(config.smtp, env, file))
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for section in ("database", "search", "reputation", "api", "limits", "web", "jobs",
-                    "organisations", "routing", "webhooks"):
+                    "organisations", "routing", "webhooks", "smtp"):
         prefix = f"WHOKNOWS_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -411,6 +435,8 @@ def _check(config: Config, file: Path) -> None:
     _check_web(config.web, file)
     _check_jobs(config.jobs, file)
     _check_routing(config, file)
+    if config.smtp is not None:
+        _check_smtp(config.smtp, file)
     if config.reputation.default_half_life_days <= 0:
         raise ConfigError(f"{file}: reputation.default_half_life_days: must be positive")
     url = config.database.url
@@ -527,3 +553,29 @@ def _check_web(web: WebConfig, file: Path) -> None:
         raise ConfigError(f"{file}: web.scopes: must include openid")
     if not 5 <= web.session_minutes <= 7 * 24 * 60:
         raise ConfigError(f"{file}: web.session_minutes: must be between 5 and 10080")
+
+
+def _check_smtp(smtp: SmtpConfig, file: Path) -> None:
+    if not re.match(r"^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$", smtp.host):
+        raise ConfigError(f"{file}: smtp.host: {smtp.host!r} is not a host name or address "
+                          "(no scheme, no port: give the port as smtp.port)")
+    if not 1 <= smtp.port <= 65535:
+        raise ConfigError(f"{file}: smtp.port: must be between 1 and 65535")
+    if "@" not in email.utils.parseaddr(smtp.sender)[1]:
+        raise ConfigError(f"{file}: smtp.from: {smtp.sender!r} is not an e-mail address")
+    if not 0 < smtp.timeout_seconds <= 300:
+        raise ConfigError(f"{file}: smtp.timeout_seconds: must be above 0 and at most 300")
+    if bool(smtp.username_env) != bool(smtp.password_env):
+        raise ConfigError(f"{file}: smtp.password_env: give both username_env and "
+                          "password_env, or neither")
+
+
+def _smtp_auth(smtp: SmtpConfig | None, env: Mapping[str, str],
+               file: Path) -> tuple[str, str] | None:
+    if smtp is None or not smtp.username_env:
+        return None
+    for key in ("username_env", "password_env"):
+        if getattr(smtp, key) not in env:
+            raise ConfigError(f"{file}: smtp.{key}: the variable {getattr(smtp, key)} is "
+                              "not set")
+    return env[smtp.username_env], env[smtp.password_env]

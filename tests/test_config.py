@@ -80,3 +80,37 @@ def test_the_page_sign_in_is_configured_from_the_environment(tmp_path: Path) -> 
     assert config.web_secrets == {"session_secret": "k" * 32}
     with pytest.raises(ConfigError, match="web.session_minutes"):
         load_config(None, environ={"WHOKNOWS_WEB_SESSION_MINUTES": "forever"})
+
+
+_SMTP = '[smtp]\nhost = "smtp.example.com"\nfrom = "whoknows@example.com"\n'
+
+
+def test_the_mail_server_is_configured_with_its_login_from_the_environment(
+        tmp_path: Path) -> None:
+    assert load_config(None, environ={}).smtp is None  # no section: no claim links
+    path = _write(tmp_path, _SMTP + 'username_env = "SMTP_USER"\npassword_env = "SMTP_PW"\n')
+    config = load_config(path, environ={"SMTP_USER": "wk", "SMTP_PW": "pw",
+                                        "WHOKNOWS_SMTP_PORT": "465",
+                                        "WHOKNOWS_SMTP_SECURITY": "ssl"})
+    assert config.smtp is not None and config.smtp.sender == "whoknows@example.com"
+    assert (config.smtp.port, config.smtp.security) == (465, "ssl")
+    assert config.smtp_auth == ("wk", "pw")
+    with pytest.raises(ConfigError, match="smtp.password_env: the variable SMTP_PW"):
+        load_config(path, environ={"SMTP_USER": "wk"})
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('[smtp]\nfrom = "a@example.com"', "smtp: .*`host`"),
+    ('[smtp]\nhost = "smtp.example.com"', "smtp: .*`from`"),
+    ('[smtp]\nhost = "smtp://mail:25"\nfrom = "a@example.com"', "smtp.host"),
+    (_SMTP + "port = 70000", "smtp.port"),
+    ('[smtp]\nhost = "mail"\nfrom = "nobody"', "smtp.from"),
+    (_SMTP + 'security = "tls"', "smtp.security"),
+    (_SMTP + "timeout_seconds = 0", "smtp.timeout_seconds"),
+    (_SMTP + 'username_env = "U"', "smtp.password_env"),
+    (_SMTP + 'password = "in the file"', "smtp"),
+])
+def test_invalid_mail_server_settings_fail_naming_the_key(tmp_path: Path, text: str,
+                                                          named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(_write(tmp_path, text), environ={})

@@ -204,8 +204,15 @@ identity_claims = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True)),
+    # the e-mailed link (migration 0013): the sha256 of its token, never the token; the
+    # masked address it went to; when it was sent and used
+    Column("link_hash", String(64)),
+    Column("link_sent_to", String(320)),
+    Column("link_sent_at", DateTime(timezone=True)),
+    Column("link_used_at", DateTime(timezone=True)),
     UniqueConstraint("code", name="uq_identity_claim_code"),
     Index("ix_identity_claims_status", "status", "identity_id"),
+    Index("ix_identity_claims_link_hash", "link_hash", unique=True),
 )
 
 directory_entries = Table(

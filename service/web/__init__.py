@@ -19,6 +19,7 @@ def init_web(app: Flask, services: pipeline.Services) -> None:
     from service.web import customers  # noqa: F401 - its pages join the blueprint
 
     init_auth(app, services.config.web, services.config.web_secrets)
-    from service.web import me, review  # noqa: F401 - routes on `web`: review, my profile
+    # routes on `web`: the review, my profile, its e-mailed claim links
+    from service.web import claim_link, me, review  # noqa: F401
 
     app.register_blueprint(web)

@@ -4,6 +4,8 @@ OpenID Connect provider verified, in the directory) claims their external accoun
 A claim is never taken on the word alone: the page gives a one-time code to put in that
 account's profile text; the next sync of the source (or "Check now") reads it, and only
 then are the accounts one person (an audit entry, credited to the person's subject).
+With `[smtp]`, a link e-mailed to the account's verified address proves it too
+(`claim_link`).
 Only the person acts on their own claims; a claim of an account someone else claimed
 goes to the administrators' review queue instead."""
 
@@ -31,7 +33,12 @@ __all__: list[str] = []
 _DONE = {"claimed": "Claim made: put the code in that account's profile text, then check.",
          "conflict": "Someone else claims that account too: an administrator will decide.",
          "verified": "Verified: the account is yours now.",
-         "waiting": "The code is not in that profile yet (or the claim expired)."}
+         "waiting": "The code is not in that profile yet (or the claim expired).",
+         "mailed": "A link is on its way: open it while signed in here, and confirm.",
+         "mail_failed": "Sending the link failed. Try again in a while, or put the code "
+                        "in that account's profile text instead.",
+         "no_link": "No link can be sent for that claim (it is not pending, or the "
+                    "account has no verified e-mail address)."}
 
 
 def _me() -> tuple[dict[str, str], Any]:
@@ -60,7 +67,9 @@ def my_profile() -> ResponseReturnValue:
         sources = _claimable(conn)
     return render_template("web/me.html", person=person, accounts=accounts, claims=claims,
                            sources=sources, done=_DONE.get(request.args.get("done", "")),
-                           csrf=csrf_token(), hours=store_claims.CLAIM_HOURS)
+                           csrf=csrf_token(), hours=store_claims.CLAIM_HOURS,
+                           mail=_services().config.smtp is not None,
+                           failed=request.args.get("done") == "mail_failed")
 
 
 @web.post("/me/claims")
@@ -100,10 +109,7 @@ def check_claim(claim_id: int) -> ResponseReturnValue:
     posted_reason()
     services = _services()
     with services.engine.connect() as conn:
-        claim = next((c for c in store_claims.claims_of(conn, person.id) if c.id == claim_id),
-                     None)
-    if claim is None:  # someone else's claim is nobody's business here
-        raise PageError(404, f"You have no claim {claim_id}.")
+        claim = own_claim(conn, person.id, claim_id)
     source = services.config.source(claim.source_id)
     if source is not None and source.kind != "push":
         try:
@@ -112,7 +118,21 @@ def check_claim(claim_id: int) -> ResponseReturnValue:
         except ConfigError as exc:
             raise PageError(409, "That community cannot be read right now.") from exc
     pipeline.resolve_and_recompute(services, set())
-    with services.engine.connect() as conn:
-        now = next(c for c in store_claims.claims_of(conn, person.id) if c.id == claim_id)
-    done = "verified" if now.status == store_claims.VERIFIED else "waiting"
-    return redirect(url_for("web.my_profile", done=done), 303)
+    return redirect(url_for("web.my_profile", done=verified_or(
+        person.id, claim_id, "waiting")), 303)
+
+
+def own_claim(conn: Any, person_id: int, claim_id: int) -> store_claims.Claim:
+    """The person's claim; a 404 page for anyone else's (nobody's business here)."""
+    claim = next((c for c in store_claims.claims_of(conn, person_id) if c.id == claim_id),
+                 None)
+    if claim is None:
+        raise PageError(404, f"You have no claim {claim_id}.")
+    return claim
+
+
+def verified_or(person_id: int, claim_id: int, otherwise: str) -> str:
+    """`verified` when the claim is now, else `otherwise` (the page's notice)."""
+    with _services().engine.connect() as conn:
+        claim = own_claim(conn, person_id, claim_id)
+    return "verified" if claim.status == store_claims.VERIFIED else otherwise

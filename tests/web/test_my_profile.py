@@ -4,6 +4,7 @@ expires, nobody acts on another's claim, and a contested account goes to the que
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -60,12 +61,14 @@ class Site:
         return client
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    config = tmp_path / "whoknows.toml"
-    config.write_text(CONFIG.format(db=tmp_path / "whoknows.db"))
+@contextlib.contextmanager
+def open_site(tmp_path: Path, **config: Any) -> Iterator[Site]:
+    """The page served on a free port, signing in at a local OpenID Connect provider,
+    with `config` replacing parts of the configuration (e.g. `smtp`)."""
+    path = tmp_path / "whoknows.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "whoknows.db"))
     clock = [NOW]
-    services = pipeline.open_services(load_config(config, environ={}), clock=lambda: clock[0])
+    services = pipeline.open_services(load_config(path, environ={}), clock=lambda: clock[0])
     for source, account, email in (("blog", "priya", PRIYA), ("blog", "bob", "bob@corp.example")):
         pipeline.ingest_pages(services, source, [Page([record(
             f"b-{account}", account, kind="blog_post", email=email, tags=["fraud"])],
@@ -79,12 +82,28 @@ def site(tmp_path: Path) -> Iterator[Site]:
                             client_secret_env="WEB_CLIENT_SECRET", scopes="openid email",
                             session_secret_env="WEB_SESSION_SECRET", secure_cookies=False)
             app = create_app({"SERVICES": dataclasses.replace(services, config=msgspec.structs
-                              .replace(services.config, web_secrets=SECRETS, web=web))})
+                              .replace(services.config, web_secrets=SECRETS, web=web,
+                                       **config))})
             deferred.app = app
             site = Site(url, app, services, clock)
             site.sync("forum", "pn_forum", "", 0)
             yield site
     services.engine.dispose()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with open_site(tmp_path) as site:
+        yield site
+
+
+def sign_in(page: Any, site: Site, path: str) -> None:
+    """Open `path` in the browser and sign in as Priya at the provider."""
+    page.goto(f"{site.url}{path}")
+    page.locator("input[name=login]").fill(PRIYA)
+    page.locator("input[name=password]").fill("any")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]", has_text="Continue").click()  # consent
 
 
 def _claim(client: Any, source: str, account: str) -> str:
@@ -178,11 +197,7 @@ def test_signed_in_in_the_browser_my_profile_is_axe_clean(browser: Any, site: Si
                                                          axe_script: Path) -> None:  # noqa: F811
     context = browser.new_context(bypass_csp=True)  # lets the test inject axe
     page = context.new_page()
-    page.goto(f"{site.url}/me")
-    page.locator("input[name=login]").fill(PRIYA)
-    page.locator("input[name=password]").fill("any")
-    page.locator("button[type=submit]").click()
-    page.locator("button[type=submit]", has_text="Continue").click()  # consent
+    sign_in(page, site, "/me")
     page.wait_for_selector("#claim-heading")
     page.get_by_label("Username there").fill("pn_forum")
     page.select_option("#claim-source", "forum")
