@@ -28,6 +28,7 @@ from service.organisations import store as organisations_store
 from service.reputation.activity import activity_rows
 from service.reputation.engine import SCOPES, ReputationSettings, facts_from_row, profile_rows
 from service.reputation.levels import assign_levels
+from service.reputation.own_topics import without_hidden
 from service.reputation.scoring import ContributionFacts, Weights
 from service.reputation.topics import TopicVocabulary, load_vocabulary
 from service.search.cluster import ClusterExpertIndex
@@ -37,6 +38,7 @@ from service.store import claims as store_claims
 from service.store import contributions as store_contributions
 from service.store import erasure as store_erasure
 from service.store import people as store_people
+from service.store import person_topics as store_person_topics
 from service.store import profiles as store_profiles
 from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
@@ -435,8 +437,10 @@ def _profile_rows(
         for chunk in chunks(person_ids, 500):
             facts.update(facts_by_person(conn, services, list(chunk)))
         targets = person_ids
-    topics = [row for person in targets
-              for row in profile_rows(person, facts.get(person, []), services.settings, now)]
+    # the topics people hid are not scored in the scopes they hid them from
+    hidden = store_person_topics.states(conn, person_ids)
+    topics = without_hidden((row for person in targets for row in profile_rows(
+        person, facts.get(person, []), services.settings, now)), hidden)
     activity = [row for person in targets
                 for row in activity_rows(person, facts.get(person, []), SCOPES)]
     return topics, activity

@@ -32,7 +32,6 @@ from service.badges import Badge, TopicLevel, person_badge, shields_endpoint, sv
 from service.config import ConfigError
 from service.model import VISIBLE_AUDIENCES, Audience
 from service.store import people as store_people
-from service.store import profiles as store_profiles
 from service.store import queries
 
 __all__ = ["PublicPerson", "absolute_url", "badges", "base_url", "limit_by_ip",
@@ -79,13 +78,12 @@ def public_person(person_id: int, not_found: str = NOT_FOUND) -> PublicPerson:
     `not_found`, and nothing more, when they are unknown, opted out or have nothing
     public."""
     with current_app.extensions["whoknows"].engine.connect() as conn:
-        summary = queries.person_summary(conn, person_id, PUBLIC_AUDIENCES,
-                                         hide_opted_out=True)
-        rows = store_profiles.person_topics(conn, person_id, "public") if summary else []
-    if summary is None:
+        found = queries.audience_profile(conn, person_id, Audience.EXTERNAL)
+    if found is None:
         raise ApiError(404, not_found)
-    return PublicPerson(person_id, summary["display_name"],
-                        [TopicLevel(row.topic, row.level, row.score) for row in rows])
+    return PublicPerson(person_id, found["display_name"],
+                        [TopicLevel(t["topic"], t["level"], t["score"], t["confirmed"])
+                         for t in found["topics"]])
 
 
 def person_by_account(source_id: str, username: str) -> PublicPerson:

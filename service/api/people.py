@@ -14,9 +14,7 @@ from service.api.oauth import current_caller, require_oauth
 from service.api.scopes import PROFILES_READ
 from service.insight import queries as insight_queries
 from service.model import VISIBLE_AUDIENCES, Audience
-from service.store import profiles as store_profiles
 from service.store import queries
-from service.store.db import from_db_time
 
 __all__ = ["people", "view_scope", "visible_summary"]
 
@@ -54,27 +52,12 @@ def _visible_person(person_id: int) -> dict[str, Any]:
     """The person's profile as the caller may see it (404 when not visible)."""
     caller = current_caller()
     with current_app.extensions["whoknows"].engine.connect() as conn:
-        found = visible_summary(conn, person_id)
-        scope = view_scope()
-        topics = store_profiles.person_topics(conn, person_id, scope)
-        recent = insight_queries.recent_topics(conn, scope, person_id)
-    if caller.audience != Audience.INTERNAL:
-        found["department"] = None
-        found["email"] = None
-    found["topics"] = [
-        {"topic": row.topic, "score": round(row.score, 4), "level": row.level,
-         "contributions": row.contributions,
-         "evidence": [item[0] for item in row.evidence],
-         "last_active": _iso(row.last_active)}
-        for row in topics
-    ]
-    found["recent_topics"] = recent  # the last 30/90 days, beside long-term expertise
+        found = queries.audience_profile(conn, person_id, caller.audience)
+        if found is None:
+            raise ApiError(404, f"no person {person_id} is visible to this client")
+        # the last 30/90 days, beside long-term expertise
+        found["recent_topics"] = insight_queries.recent_topics(conn, view_scope(), person_id)
     return found
-
-
-def _iso(value: Any) -> str | None:
-    found = from_db_time(value)
-    return found.isoformat() if found else None
 
 
 @people.get("/people/<int:person_id>")

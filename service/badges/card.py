@@ -53,7 +53,7 @@ def card_html(view: CardView) -> str:
     return _ENV.get_template("card.html").render(
         name=clean_text(view.name, MAX_NAME), badge_url=view.badge_url, badge_alt=view.badge_alt,
         oembed_url=view.oembed_url, css=Markup(_CSS),
-        topics=[TopicLevel(clean_text(t.topic), t.level, t.score)
+        topics=[TopicLevel(clean_text(t.topic), t.level, t.score, t.confirmed)
                 for t in view.topics[:CARD_TOPICS]])
 
 

@@ -42,6 +42,8 @@ class TopicLevel:
     topic: str
     level: str
     score: float
+    #: the person confirmed it ("my profile"): the card marks it
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.engine import Connection
 
 from service.insight.bursts import week_of
+from service.reputation.own_topics import hiding_states
 from service.store.db import from_db_time
 from service.store.schema import (
     insight_bursts,
@@ -19,6 +20,7 @@ from service.store.schema import (
     insight_person_topics,
     insight_topic_weeks,
     people,
+    person_topics,
     profile_topics,
 )
 
@@ -185,9 +187,12 @@ def group_candidates(conn: Connection, scope: str, topic: str, per_order: int
 def recent_topics(conn: Connection, scope: str, person_id: int, limit: int = 10
                   ) -> list[dict[str, Any]]:
     """The person's topics of the last 90 days, busiest lately first."""
-    pt = insight_person_topics.c
+    pt, mine = insight_person_topics.c, person_topics.c
+    hidden = select(mine.topic).where(mine.person_id == person_id,
+                                      mine.state.in_(hiding_states(scope)))
     rows = conn.execute(select(insight_person_topics).where(
-        pt.scope == scope, pt.person_id == person_id, pt.last_90_days > 0)
+        pt.scope == scope, pt.person_id == person_id, pt.last_90_days > 0,
+        pt.topic.not_in(hidden))
         .order_by(pt.last_30_days.desc(), pt.last_90_days.desc(), pt.topic).limit(limit))
     return [{"topic": row.topic, "last_30_days": row.last_30_days,
              "last_90_days": row.last_90_days,

@@ -5,7 +5,8 @@ The engine (FTS5 or the cluster) ranks documents by BM25 and already filtered th
 audience, source and date; the store checks every document again (the second wall of the
 audience rule) and adds what only it knows: deletions not yet pushed, identity merges,
 opt-outs, each source's half-life (at which a document's relevance fades with its age),
-who answered the matching threads, the people's topic scores and their activity.
+who answered the matching threads, the people's topic scores and their activity, and
+the topics people hid.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from service.reputation.scoring import age_decay
 from service.search.base import ExpertQuery, MatchedTopic
 from service.search.ranking import Candidate, RankingWeights
 from service.store.db import chunks, from_db_time, to_utc
+from service.store.person_topics import hiding
 from service.store.profiles import person_activity
 from service.store.schema import (
     contributions,
@@ -120,6 +122,9 @@ def candidates(conn: Connection, docs: Sequence[Doc], query: ExpertQuery, topics
         if len(threads) < DOCS_PER_PERSON:
             threads.append((response, relevance))
     scope = scope_of(query)
+    # a query on a topic someone hid from this audience finds nothing of theirs
+    for person in hiding(conn, scope, topics, list(found)):
+        del found[person]
     ids = list(found)
     for person, matched in (topic_scores(conn, scope, topics, ids) if weights.topics
                             else {}).items():

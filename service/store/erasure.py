@@ -23,6 +23,7 @@ from service.store.schema import (
     organisation_connections,
     organisation_members,
     people,
+    person_topics,
     profile_people,
     profile_topics,
     recompute_queue,
@@ -62,6 +63,7 @@ def erase_person(conn: Connection, person_id: int, suppress: bool = True) -> Era
         conn.execute(delete(table).where(table.c.person_id == person_id))
     conn.execute(delete(profile_topics).where(profile_topics.c.person_id == person_id))
     conn.execute(delete(profile_people).where(profile_people.c.person_id == person_id))
+    conn.execute(delete(person_topics).where(person_topics.c.person_id == person_id))
     for table in (link_blocks, manual_links, identity_suggestions):
         conn.execute(delete(table).where(or_(table.c.identity_id.in_(ids),
                                              table.c.other_identity_id.in_(ids))))

@@ -14,6 +14,7 @@ from service.identity import DirectoryEntry, IdentityFacts, Link, ResolvedPerson
 from service.identity.audit import Cause, changes
 from service.model import normalise_email
 from service.store import audit as store_audit
+from service.store import person_topics as store_person_topics
 from service.store.db import chunks, insert_ignore
 from service.store.schema import (
     directory_accounts,
@@ -114,6 +115,8 @@ def resolve_people(conn: Connection, cause: Cause | None = None) -> Resolution:
         conn.execute(delete(profile_topics).where(profile_topics.c.person_id.in_(removed)))
         conn.execute(delete(profile_people).where(profile_people.c.person_id.in_(removed)))
         conn.execute(delete(people).where(people.c.id.in_(removed)))
+    # a person's own topic decisions follow their e-mail to the person it finds now
+    touched |= store_person_topics.follow(conn)
     before = {identity_id: link.person_id for identity_id, link in current.items()}
     audit_ids = [store_audit.write(conn, change, now)
                  for change in changes(before, after, methods, cause)]

@@ -10,11 +10,25 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
-from service.model import normalise_email
+from service.model import VISIBLE_AUDIENCES, Audience, normalise_email
+from service.reputation.own_topics import CONFIRMED
 from service.store.db import from_db_time
-from service.store.schema import contributions, identities, identity_links, people, profile_topics
+from service.store.schema import (
+    contributions,
+    identities,
+    identity_links,
+    people,
+    person_topics,
+    profile_topics,
+)
 
-__all__ = ["person_by_email", "person_contributions", "person_summary", "topic_counts"]
+__all__ = ["audience_profile", "confirmed_topics", "person_by_email", "person_contributions", "person_summary",
+           "scope_of", "topic_counts"]
+
+
+def scope_of(audience: Audience) -> str:
+    """The reputation scope an audience reads: `all` inside, `public` for the others."""
+    return "all" if audience == Audience.INTERNAL else "public"
 
 
 def _visible(person_id: int, audiences: Sequence[str]) -> Any:
@@ -42,6 +56,45 @@ def person_summary(conn: Connection, person_id: int, audiences: Sequence[str], *
             "email": row.email,
             "totals": {audience: count for audience, (count, _) in sorted(totals.items())},
             "last_active": last.isoformat() if last else None}
+
+
+def audience_profile(conn: Connection, person_id: int, audience: Audience
+                     ) -> dict[str, Any] | None:
+    """The person's profile as `audience` sees it: `person_summary` with their topics in
+    the audience's scope, best first (score, level, contributions, evidence ids, last
+    active, and `confirmed` when they confirmed it); no department or e-mail outside.
+    None when the audience may not see them. The API's profile, the badge, the card and
+    "my profile" all read it, so each shows what the audience gets."""
+    outside = audience != Audience.INTERNAL
+    found = person_summary(conn, person_id, [str(a) for a in VISIBLE_AUDIENCES[audience]],
+                           hide_opted_out=outside)
+    if found is None:
+        return None
+    if outside:
+        found["department"] = None
+        found["email"] = None
+    t = profile_topics.c
+    confirmed = confirmed_topics(conn, person_id)
+    rows = conn.execute(select(profile_topics).where(
+        t.person_id == person_id, t.scope == scope_of(audience)).order_by(t.score.desc()))
+    found["topics"] = [
+        {"topic": row.topic, "score": round(row.score, 4), "level": row.level,
+         "contributions": row.contributions, "evidence": [item[0] for item in row.evidence],
+         "last_active": _iso(row.last_active), "confirmed": row.topic in confirmed}
+        for row in rows]
+    return found
+
+
+def confirmed_topics(conn: Connection, person_id: int) -> set[str]:
+    """The topics the person confirmed on "my profile"."""
+    mine = person_topics.c
+    return set(conn.execute(select(mine.topic).where(
+        mine.person_id == person_id, mine.state == CONFIRMED)).scalars())
+
+
+def _iso(value: Any) -> str | None:
+    found = from_db_time(value)
+    return found.isoformat() if found else None
 
 
 def person_by_email(conn: Connection, email: str) -> int | None:

@@ -35,6 +35,7 @@ __all__ = [
     "identity_audit",
     "identity_audit_accounts",
     "identity_claims",
+    "person_topics",
     "directory_entries",
     "directory_accounts",
     "contributions",
@@ -213,6 +214,25 @@ identity_claims = Table(
     UniqueConstraint("code", name="uq_identity_claim_code"),
     Index("ix_identity_claims_status", "status", "identity_id"),
     Index("ix_identity_claims_link_hash", "link_hash", unique=True),
+)
+
+# What a person decided about one of their topics on "my profile": hidden_all (gone from
+# every audience), hidden_external (gone for the external and partner audiences) or
+# confirmed (shown with a mark). Keyed by the e-mail they signed in with (the directory's),
+# and by the person it finds: a person row made again (a split, a store whose people were
+# resolved afresh) takes the rows back by it (service.store.person_topics.follow).
+# The history of every change is in the identity audit log.
+person_topics = Table(
+    "person_topics",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    # null while nobody holds the e-mail (an erased person)
+    Column("person_id", Integer),
+    Column("state", String(16), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_person_topics_person", "person_id"),
 )
 
 directory_entries = Table(

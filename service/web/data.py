@@ -100,6 +100,8 @@ class Profile:
     #: what search weighs besides the matching text (service.search.ranking): responses,
     #: accepted, votes and `recent` (decayed now); None without answers or replies
     activity: dict[str, float] | None = None
+    #: the topics they confirmed themselves (shown with a mark)
+    confirmed: set[str] = field(default_factory=set)
 
 
 def highlight(snippet: str) -> list[Segment]:
@@ -217,11 +219,12 @@ def load_profile(services: pipeline.Services, person_id: int) -> Profile | None:
                        insight_queries.connections(conn, SCOPE, person_id, CONNECTIONS)]
         working_on = insight_queries.recent_topics(conn, SCOPE, person_id)
         row = store_profiles.person_activity(conn, SCOPE, [person_id]).get(person_id)
+        confirmed = queries.confirmed_topics(conn, person_id)
     activity = None if row is None else {
         "responses": row.responses, "accepted": row.accepted, "votes": row.votes,
         "recent": recent_activity(row.activity_log2, services.clock())}
     return Profile(summary, topics, evidence, communities, recent, timeline, connections,
-                   working_on, activity)
+                   working_on, activity, confirmed)
 
 
 def load_map(services: pipeline.Services, topic: str, since: date | None) -> ConnectionMap:

@@ -7,7 +7,13 @@ then are the accounts one person (an audit entry, credited to the person's subje
 With `[smtp]`, a link e-mailed to the account's verified address proves it too
 (`claim_link`).
 Only the person acts on their own claims; a claim of an account someone else claimed
-goes to the administrators' review queue instead."""
+goes to the administrators' review queue instead.
+
+The page shows the profile as each audience gets it (`queries.audience_profile`, which
+the API's profile, the badge and the card read too), and the person hides a topic (from
+everyone, or from the external and partner audiences) or confirms it, and undoes either:
+stored by e-mail and person, an identity audit entry credited to their subject, and the
+profile recomputed at once by the pipeline."""
 
 from __future__ import annotations
 
@@ -19,9 +25,12 @@ from flask.typing import ResponseReturnValue
 from service import pipeline
 from service.config import ConfigError
 from service.connectors import build_connector
-from service.model import Audience
+from service.model import Audience, normalise_email
+from service.reputation.own_topics import CONFIRMED, HIDDEN_ALL, HIDDEN_EXTERNAL
 from service.store import claims as store_claims
 from service.store import people as store_people
+from service.store import person_topics as store_person_topics
+from service.store import queries
 from service.store import suggestions as store_suggestions
 from service.store import sync as store_sync
 from service.web.auth import current_user, signed_in_person
@@ -38,7 +47,14 @@ _DONE = {"claimed": "Claim made: put the code in that account's profile text, th
          "mail_failed": "Sending the link failed. Try again in a while, or put the code "
                         "in that account's profile text instead.",
          "no_link": "No link can be sent for that claim (it is not pending, or the "
-                    "account has no verified e-mail address)."}
+                    "account has no verified e-mail address).",
+         "topic": "Done: every audience sees the change now."}
+#: the topic form's actions and the state each leaves (undo: none)
+_ACTIONS = {"hide_all": HIDDEN_ALL, "hide_external": HIDDEN_EXTERNAL,
+            "confirm": CONFIRMED, "undo": None}
+#: the audiences the page shows the profile as, in order
+_VIEWS = (("Colleagues (internal)", Audience.INTERNAL), ("Partners", Audience.PARTNER),
+          ("Customers (external)", Audience.EXTERNAL))
 
 
 def _me() -> tuple[dict[str, str], Any]:
@@ -65,11 +81,43 @@ def my_profile() -> ResponseReturnValue:
         accounts = store_people.person_accounts(conn, person.id)
         claims = store_claims.claims_of(conn, person.id)
         sources = _claimable(conn)
+        views = [(label, audience, queries.audience_profile(conn, person.id, audience))
+                 for label, audience in _VIEWS]
+        decided = _decided(conn, person.id)
+    inside = views[0][2]
+    topics = [t["topic"] for t in (inside["topics"] if inside else [])]
+    topics += sorted(set(decided) - set(topics))
     return render_template("web/me.html", person=person, accounts=accounts, claims=claims,
                            sources=sources, done=_DONE.get(request.args.get("done", "")),
                            csrf=csrf_token(), hours=store_claims.CLAIM_HOURS,
                            mail=_services().config.smtp is not None,
-                           failed=request.args.get("done") == "mail_failed")
+                           failed=request.args.get("done") == "mail_failed", views=views,
+                           topics=topics, decided=decided)
+
+
+def _decided(conn: Any, person_id: int) -> dict[str, str]:
+    return store_person_topics.states(conn, [person_id]).get(person_id, {})
+
+
+@web.post("/me/topics")
+def decide_topic() -> ResponseReturnValue:
+    """Hide, confirm or show again one of the signed-in person's own topics."""
+    user, person = _me()
+    posted_reason()
+    action = request.form.get("action", "")
+    if action not in _ACTIONS:
+        raise PageError(400, "action: hide_all, hide_external, confirm or undo.")
+    topic = request.form.get("topic", "").strip()
+    services = _services()
+    with services.engine.begin() as conn:
+        mine = queries.audience_profile(conn, person.id, Audience.INTERNAL)
+        known = {t["topic"] for t in (mine["topics"] if mine else [])}
+        if topic not in known | set(_decided(conn, person.id)):
+            raise PageError(400, "topic: one of the topics your profile lists.")
+        store_person_topics.decide(conn, person.id, normalise_email(user["email"]) or "",
+                                   topic, _ACTIONS[action], user["sub"], services.clock())
+    pipeline.recompute(services, [person.id])
+    return redirect(url_for("web.my_profile", done="topic", _anchor="topics-heading"), 303)
 
 
 @web.post("/me/claims")
