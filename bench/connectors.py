@@ -65,6 +65,10 @@ KINDS = (
 COMPARED = ("discourse", "rss")
 
 
+#: our Discourse source's concurrency (--concurrency)
+_CONCURRENCY = 4
+
+
 def _client() -> HttpClient:
     # No request budget: a large forum takes more than one run's default 1000 requests.
     return HttpClient(max_requests=None)
@@ -76,7 +80,9 @@ def _connector(kind: str, url: str) -> Connector:
                             audience=audience, url=url, options=options)  # type: ignore[arg-type]
 
     if kind == "discourse":
-        return DiscourseConnector(source(), _client())
+        return DiscourseConnector(
+            SourceConfig(id="bench-discourse", kind="discourse", audience="external",  # type: ignore[arg-type]
+                         url=url, concurrency=_CONCURRENCY), _client())
     if kind == "rss":
         return RssConnector(source("internal"), _client())
     if kind == "wordpress":
@@ -245,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wp-posts", type=int, default=300)
     parser.add_argument("--se-questions", type=int, default=300)
     parser.add_argument("--portal-items", type=int, default=3000)
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="each Discourse request's round trip, as from a real forum")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="our Discourse source's concurrency (Perceval reads one at a time)")
     args = parser.parse_args(argv)
     kinds = [k for k in args.only.split(",") if k]
     unknown = set(kinds) - set(KINDS)
@@ -255,7 +265,10 @@ def main(argv: list[str] | None = None) -> None:
 
     scale = replay.Scale(topics=args.topics, posts=args.posts, long_every=args.long_every,
                          rss_items=args.rss_items, wp_posts=args.wp_posts,
-                         se_questions=args.se_questions, portal_items=args.portal_items)
+                         se_questions=args.se_questions, portal_items=args.portal_items,
+                         latency=args.latency_ms / 1000)
+    global _CONCURRENCY
+    _CONCURRENCY = args.concurrency
     context = multiprocessing.get_context("spawn")
     ours_end, server_end = context.Pipe()
     server = context.Process(target=replay.serve, args=(server_end, scale), daemon=True)

@@ -87,6 +87,8 @@ class Scale:
     se_comments: int = 1  # a question's or an answer's
     portal_items: int = 3000
     portal_per_page: int = 100
+    #: each Discourse request's round trip (a forum is not on localhost), in seconds
+    latency: float = 0.0
     slack_copies: int = 100  # 1,200 items in the two channels read
     github_copies: int = 250  # 1,000 discussions, 3,000 items
     confluence_copies: int = 100  # 1,200 items
@@ -615,6 +617,7 @@ class BenchConfluence(ConfluenceServer):
 def serve(conn: Connection, scale: Scale) -> None:
     """Start every replay server, send their URLs and item counts, serve until told."""
     discourse = BenchDiscourse(scale)
+    discourse.latency = scale.latency
     feed = FeedServer()
     feed_body = rss_feed(scale.rss_items)
     feed.reply("/feed/", body=feed_body,
